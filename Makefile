@@ -1,0 +1,38 @@
+# The two commands in the README: `make serve` (install, train if needed, run) and `make test`.
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STANCEFRAME := $(VENV)/bin/stanceframe
+INSTALLED := $(VENV)/.installed
+SEED_ARTICLE := training/data/seeds/000_b0cece296f792577.txt
+
+# Nothing may download a model or dataset at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export HF_HUB_DISABLE_PROGRESS_BARS := 1
+
+.PHONY: install model serve test train evaluate
+
+$(INSTALLED): pyproject.toml
+	test -x $(PYTHON) || python3.11 -m venv $(VENV)
+	# torch first, pinned: its CPU wheel is on local disk, anything else pulls CUDA wheels.
+	$(PYTHON) -m pip install --quiet torch==2.13.0
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED)
+
+model: install
+	$(STANCEFRAME) train --if-missing
+
+train: install
+	$(STANCEFRAME) train
+
+evaluate: install
+	$(STANCEFRAME) evaluate
+
+serve: model
+	$(STANCEFRAME) score $(SEED_ARTICLE) --output - --format jsonl
+
+test: install
+	$(PYTHON) -m pytest

@@ -1,0 +1,1 @@
+"""StanceFrame inference library: label schema, sentence segmentation and the predictor."""
