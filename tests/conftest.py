@@ -1,0 +1,102 @@
+"""Shared fixtures: an isolated BentoML home, a tiny encoder and a tiny trained model.
+
+The tiny encoder is a 2-layer, 32-wide BERT with the real MiniLM tokenizer, so unit tests
+exercise the real training and inference code in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+SEED_SENTENCES = PROJECT_DIR / "training" / "data" / "seed_sentences.jsonl"
+TEAM_WRITTEN = PROJECT_DIR / "training" / "data" / "team_written.jsonl"
+SEED_ARTICLES = sorted((PROJECT_DIR / "training" / "data" / "seeds").glob("*.txt"))
+
+
+def pytest_configure(config):
+    # Before anything imports bentoml: every test run gets its own model store.
+    os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="stanceframe-test-bentoml-")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT with the real tokenizer, saved like a base model."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from model.network import base_model_path
+
+    folder = tmp_path_factory.mktemp("tiny-base")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512,
+    )
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(base_model_path()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> list[Path]:
+    """A few seed and team-written rows, in files named like the real ones."""
+    folder = tmp_path_factory.mktemp("tiny-data")
+    return [
+        write_jsonl(folder / "seed_sentences.jsonl", read_jsonl(SEED_SENTENCES)[:24]),
+        write_jsonl(folder / "team_written.jsonl", read_jsonl(TEAM_WRITTEN)[::19][:24]),
+    ]
+
+
+def tiny_train_config(tiny_base: Path, data_files: list[Path], output_dir: Path, **overrides):
+    from training.train import TrainConfig
+
+    values = dict(
+        data_files=[str(p) for p in data_files],
+        output_dir=str(output_dir),
+        base_model=str(tiny_base),
+        epochs=1,
+        batch_size=8,
+        folds=2,
+        max_steps=3,
+        head_learning_rate=1e-2,
+        register=False,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_base, tiny_data, tmp_path_factory) -> Path:
+    """A two-head model trained for a few steps on the tiny data (with out-of-fold predictions)."""
+    from training.train import train
+
+    output_dir = tmp_path_factory.mktemp("tiny-model") / "model"
+    train(tiny_train_config(tiny_base, tiny_data, output_dir))
+    return output_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tiny_model_dir):
+    from model.predictor import Predictor
+
+    return Predictor.from_directory(tiny_model_dir, model_tag="stanceframe:tiny")

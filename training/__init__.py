@@ -1,0 +1,1 @@
+"""Training data, the training step and the evaluation step of StanceFrame."""

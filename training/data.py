@@ -1,0 +1,167 @@
+"""Labeled sentence data: loading and validation, duplicate clusters and grouped folds.
+
+A labeled file is JSONL with at least `id`, `text`, `stance` and `frame`. Seed rows also
+carry `article`, `start` and `end`; team-written rows carry `source`, `voice` and `group`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.labels import check_label
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SEED_SENTENCES = DATA_DIR / "seed_sentences.jsonl"
+TEAM_WRITTEN = DATA_DIR / "team_written.jsonl"
+REQUIRED_FIELDS = ("id", "text", "stance", "frame")
+# Two sentences whose word 3-gram sets overlap this much are one near-duplicate cluster.
+NEAR_DUPLICATE_JACCARD = 0.5
+
+
+class DataError(ValueError):
+    """A labeled data file is malformed."""
+
+
+@dataclass(frozen=True)
+class LabeledSentence:
+    id: str
+    text: str
+    stance: str
+    frame: str
+    source: str
+    group_hint: str | None = None
+
+
+def _row_to_sentence(row: object, where: str, default_source: str) -> LabeledSentence:
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, found {type(row).__name__}.")
+    missing = [field for field in REQUIRED_FIELDS if field not in row]
+    if missing:
+        raise DataError(
+            f"{where}: missing field(s) {missing}; every row needs {list(REQUIRED_FIELDS)}."
+        )
+    text = row["text"]
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"{where}: `text` must be a non-empty string, found {text!r}.")
+    try:
+        stance = check_label("stance", row["stance"])
+        frame = check_label("frame", row["frame"])
+    except ValueError as error:
+        raise DataError(f"{where}: {error}") from error
+    group = row.get("group")
+    return LabeledSentence(
+        id=str(row["id"]),
+        text=text,
+        stance=stance,
+        frame=frame,
+        source=str(row.get("source") or default_source),
+        group_hint=f"{default_source}:{group}" if group else None,
+    )
+
+
+def load_labeled(paths: Iterable[str | Path]) -> list[LabeledSentence]:
+    """Read and validate labeled JSONL files, in order. Ids must be unique across files."""
+    sentences: list[LabeledSentence] = []
+    seen: dict[str, str] = {}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise DataError(f"Labeled data file {path} does not exist.")
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{number}"
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise DataError(f"{where}: invalid JSON ({error}).") from error
+                sentence = _row_to_sentence(row, where, default_source=path.stem)
+                if sentence.id in seen:
+                    raise DataError(f"{where}: id {sentence.id!r} already used at {seen[sentence.id]}.")
+                seen[sentence.id] = where
+                sentences.append(sentence)
+    if not sentences:
+        raise DataError("No labeled sentences were found in the given files.")
+    return sentences
+
+
+def data_hash(paths: Iterable[str | Path]) -> str:
+    """SHA-256 over the bytes of the data files, in order: identifies the training data."""
+    digest = hashlib.sha256()
+    for path in map(Path, paths):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def normalize(text: str) -> str:
+    """Lower-case, fold quotes and accents, keep only words: the key for duplicate detection."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = text.split()
+    if len(words) < 3:
+        return {tuple(words)}
+    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+def duplicate_clusters(sentences: Sequence[LabeledSentence]) -> np.ndarray:
+    """Cluster id per sentence: exact and near duplicates, and rows sharing a group hint.
+
+    Near duplicates are pairs whose word 3-gram Jaccard similarity reaches
+    NEAR_DUPLICATE_JACCARD; clusters are the connected components (union-find).
+    """
+    parent = list(range(len(sentences)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        root_i, root_j = find(i), find(j)
+        if root_i != root_j:
+            parent[max(root_i, root_j)] = min(root_i, root_j)
+
+    first_with_key: dict[str, int] = {}
+    for i, sentence in enumerate(sentences):
+        for key in (normalize(sentence.text), sentence.group_hint):
+            if key:
+                union(i, first_with_key.setdefault(key, i))
+    shingles = [_shingles(normalize(s.text)) for s in sentences]
+    for i in range(len(sentences)):
+        for j in range(i + 1, len(sentences)):
+            overlap = len(shingles[i] & shingles[j])
+            if overlap and overlap / len(shingles[i] | shingles[j]) >= NEAR_DUPLICATE_JACCARD:
+                union(i, j)
+    roots = [find(i) for i in range(len(sentences))]
+    _, cluster_ids = np.unique(roots, return_inverse=True)
+    return cluster_ids
+
+
+def grouped_folds(
+    sentences: Sequence[LabeledSentence], clusters: np.ndarray, n_folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Grouped, stance-stratified k folds: a duplicate cluster never straddles train and test."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_clusters = len(np.unique(clusters))
+    if n_folds < 2 or n_folds > n_clusters:
+        raise DataError(
+            f"Cross-validation needs 2 <= folds <= number of duplicate clusters ({n_clusters}); "
+            f"got {n_folds}. Lower --folds or add data."
+        )
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    stances = [s.stance for s in sentences]
+    return list(splitter.split(np.zeros(len(sentences)), stances, groups=clusters))
