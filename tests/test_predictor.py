@@ -1,0 +1,97 @@
+"""The predictor on a tiny model, and the pure summary and softmax logic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.labels import FRAME_LABELS, STANCE_LABELS
+from model.predictor import SentencePrediction, softmax, summarize
+from tests.conftest import SEED_ARTICLES
+
+SENTENCES = [
+    "China will continue to play a constructive role for a ceasefire to stop the war.",
+    "Critics say Beijing cannot be an honest broker.",
+    "Xi will pay a state visit to Russia from March 20 to 22, the foreign ministry said on Friday after weeks of speculation.",
+]
+
+
+def test_predictions_come_back_in_input_order_whatever_the_batching(tiny_predictor):
+    together = tiny_predictor.predict(SENTENCES)
+    one_by_one = [tiny_predictor.predict([s])[0] for s in SENTENCES]
+    for batched, single in zip(together, one_by_one):
+        assert batched.stance == single.stance and batched.frame == single.frame
+        for label in STANCE_LABELS:
+            assert batched.stance_scores[label] == pytest.approx(single.stance_scores[label], abs=1e-5)
+
+
+def test_every_prediction_has_full_distributions(tiny_predictor):
+    for prediction in tiny_predictor.predict(SENTENCES):
+        assert list(prediction.stance_scores) == list(STANCE_LABELS)
+        assert list(prediction.frame_scores) == list(FRAME_LABELS)
+        assert sum(prediction.stance_scores.values()) == pytest.approx(1.0, abs=1e-5)
+        assert prediction.stance == max(prediction.stance_scores, key=prediction.stance_scores.get)
+        assert prediction.frame == max(prediction.frame_scores, key=prediction.frame_scores.get)
+        assert prediction.truncated is False
+
+
+def test_a_sentence_longer_than_the_window_is_truncated_and_flagged(tiny_predictor):
+    long_sentence = " ".join(["The envoy met officials in several European capitals"] * 40) + "."
+    short, long = tiny_predictor.predict([SENTENCES[0], long_sentence])
+    assert long.truncated is True and short.truncated is False
+    ids, flags = tiny_predictor._encode([long_sentence])
+    assert len(ids[0]) == tiny_predictor.max_length and ids[0][-1] == tiny_predictor.tokenizer.sep_token_id
+    assert flags.tolist() == [True]
+
+
+def test_no_sentences_gives_no_predictions(tiny_predictor):
+    assert tiny_predictor.predict([]) == []
+
+
+def test_analyze_returns_offsets_into_the_text_and_a_consistent_summary(tiny_predictor):
+    text = SEED_ARTICLES[1].read_text(encoding="utf-8")
+    analysis = tiny_predictor.analyze(text)
+    assert analysis.model == "stanceframe:tiny"
+    assert [s.index for s in analysis.sentences] == list(range(len(analysis.sentences)))
+    for sentence in analysis.sentences:
+        assert text[sentence.start : sentence.end] == sentence.text
+    summary = analysis.summary
+    assert summary.sentences == len(analysis.sentences)
+    assert sum(summary.stance_counts.values()) == summary.sentences
+    assert sum(summary.stance_shares.values()) == pytest.approx(1.0)
+    assert summary.net_stance == pytest.approx(summary.stance_shares["supportive"] - summary.stance_shares["skeptical"])
+
+
+def prediction(stance: str, frame: str) -> SentencePrediction:
+    stance_scores = {label: (1.0 if label == stance else 0.0) for label in STANCE_LABELS}
+    frame_scores = {label: (1.0 if label == frame else 0.0) for label in FRAME_LABELS}
+    return SentencePrediction(stance, stance_scores, frame, frame_scores, False, False)
+
+
+def test_summary_counts_shares_net_stance_and_dominant_frames():
+    summary = summarize(
+        [
+            prediction("supportive", "peace_process"),
+            prediction("supportive", "diplomacy"),
+            prediction("skeptical", "peace_process"),
+            prediction("neutral", "diplomacy"),
+        ]
+    )
+    assert summary.stance_counts == {"supportive": 2, "skeptical": 1, "neutral": 1}
+    assert summary.stance_shares["supportive"] == 0.5
+    assert summary.net_stance == 0.25
+    assert summary.dominant_frames == ["peace_process", "diplomacy"]
+    assert summary.mean_frame_scores["peace_process"] == 0.5
+
+
+def test_summary_of_nothing_is_all_zero():
+    summary = summarize([])
+    assert summary.sentences == 0 and summary.net_stance == 0.0 and summary.dominant_frames == []
+
+
+def test_temperature_flattens_the_distribution():
+    logits = np.array([[2.0, 0.0, -1.0]])
+    sharp, flat = softmax(logits, 1.0), softmax(logits, 3.0)
+    assert sharp.sum() == pytest.approx(1.0) and flat.sum() == pytest.approx(1.0)
+    assert flat.max() < sharp.max()
+    assert flat.argmax() == sharp.argmax()

@@ -1,0 +1,115 @@
+"""The training and evaluation steps on a tiny encoder: loadable, deterministic, reported."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from model.labels import FRAME_LABELS, LabelSchemaError, STANCE_LABELS
+from model.predictor import Predictor
+from tests.conftest import tiny_train_config
+
+
+def test_training_saves_a_loadable_two_head_model(tiny_model_dir):
+    names = {p.name for p in tiny_model_dir.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "train_config.json", "metrics.json"} <= names
+    assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in names)
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    assert config["stance_labels"] == list(STANCE_LABELS)
+    assert config["frame_labels"] == list(FRAME_LABELS)
+    predictor = Predictor.from_directory(tiny_model_dir)
+    [prediction] = predictor.predict(["China's plan calls for a ceasefire."])
+    assert prediction.stance in STANCE_LABELS and prediction.frame in FRAME_LABELS
+    assert set(prediction.stance_scores) == set(STANCE_LABELS)
+    assert sum(prediction.frame_scores.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_metrics_record_data_hash_and_cross_validation(tiny_model_dir):
+    metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
+    assert len(metrics["data_hash"]) == 64
+    assert metrics["sentences"] == 48
+    for head in ("stance", "frame"):
+        assert 0.0 <= metrics["cross_validation"][head]["macro_f1"] <= 1.0
+        assert metrics["cross_validation"][head]["temperature"] > 0
+    oof = [json.loads(line) for line in (tiny_model_dir / "oof_predictions.jsonl").read_text().splitlines()]
+    assert len(oof) == 48 and {row["fold"] for row in oof} == {0, 1}
+
+
+def test_two_tiny_runs_give_identical_weights_and_metrics(tiny_base, tiny_data, tmp_path):
+    from training.train import train
+
+    runs = []
+    for name in ("first", "second"):
+        output_dir = tmp_path / name
+        metrics = train(tiny_train_config(tiny_base, tiny_data, output_dir, folds=0))
+        metrics.pop("train_seconds")
+        runs.append((metrics, (output_dir / "model.safetensors").read_bytes()))
+    assert runs[0][0] == runs[1][0]
+    assert runs[0][1] == runs[1][1]
+
+
+def test_a_model_with_other_labels_fails_loudly(tiny_model_dir, tmp_path):
+    import shutil
+
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny_model_dir, changed)
+    config = json.loads((changed / "config.json").read_text())
+    config["stance_labels"] = ["pro", "contra", "neutral"]
+    (changed / "config.json").write_text(json.dumps(config))
+    with pytest.raises(LabelSchemaError, match=r"trained with stance labels \['pro', 'contra', 'neutral'\]"):
+        Predictor.from_directory(changed)
+
+
+def test_registered_model_carries_labels_hash_metrics_seed_and_versions(tiny_base, tiny_data, tmp_path):
+    import bentoml
+
+    from training.train import train
+
+    metrics = train(tiny_train_config(tiny_base, tiny_data, tmp_path / "model", folds=0, register=True))
+    stored = bentoml.models.get(metrics["tag"])
+    assert str(stored.tag).startswith("stanceframe:")
+    meta = stored.info.metadata
+    assert meta["stance_labels"] == list(STANCE_LABELS) and meta["frame_labels"] == list(FRAME_LABELS)
+    assert meta["data_hash"] == metrics["data_hash"]
+    assert meta["seed"] == 13
+    assert {"torch", "transformers", "bentoml"} <= set(meta["library_versions"])
+    assert Predictor.load(metrics["tag"]).model_tag == metrics["tag"]
+
+
+def test_evaluation_report_and_model_card_have_the_expected_structure(tiny_model_dir, tmp_path):
+    from training.evaluate import main
+
+    report_path, card_path = tmp_path / "report.json", tmp_path / "CARD.md"
+    argv = ["--model", str(tiny_model_dir), "--report", str(report_path), "--card", str(card_path), "--bootstrap", "20"]
+    assert main(argv) == 0
+    report = json.loads(report_path.read_text())
+    assert {"cross_validation", "team_to_seeds", "seeds_plus_half_team_to_other_half"} <= set(report["evaluations"])
+    for evaluation in report["evaluations"].values():
+        for head, labels in (("stance", STANCE_LABELS), ("frame", FRAME_LABELS)):
+            systems = evaluation["heads"][head]["systems"]
+            assert set(systems) == {"model", "majority", "tfidf_logreg"}
+            for result in systems.values():
+                low, high = result["macro_f1_ci95"]
+                assert low <= result["macro_f1"] <= high
+                assert set(result["per_class"]) == set(labels)
+                matrix = result["confusion_matrix"]["rows_true_columns_predicted"]
+                assert sum(map(sum, matrix)) == evaluation["n"]
+            assert 0.0 <= evaluation["heads"][head]["calibration"]["ece"] <= 1.0
+    card = card_path.read_text()
+    for heading in ("## Intended use", "## Known limits", "TF-IDF + logistic regression", "Majority class", "## Calibration"):
+        assert heading in card
+
+
+def test_evaluate_refuses_a_model_trained_on_other_data(tiny_model_dir, tmp_path):
+    import shutil
+
+    from training.evaluate import main
+
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny_model_dir, changed)
+    metrics = json.loads((changed / "metrics.json").read_text())
+    metrics["data_hash"] = "0" * 64
+    (changed / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["--model", str(changed), "--report", str(tmp_path / "r.json"), "--card", str(tmp_path / "c.md")]) == 2
+    assert not (tmp_path / "c.md").exists()
