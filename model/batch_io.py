@@ -1,0 +1,176 @@
+"""Streaming readers and writers for batch scoring: .txt, JSONL, CSV and Parquet.
+
+Readers yield one `InputUnit` per article or sentence, in input order, and never raise
+for a bad row: a row that cannot be scored becomes a unit with an `error`, so the
+scorer can write an error row for it and go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+FORMATS = ("jsonl", "csv", "parquet")
+CSV_BLOCK_BYTES = 1 << 20
+PARQUET_BATCH_ROWS = 1024
+
+
+class InputError(ValueError):
+    """An input path or option is unusable as a whole (not a single bad row)."""
+
+
+@dataclass(frozen=True)
+class InputUnit:
+    """One article or sentence to score, or the reason it cannot be scored."""
+
+    id: str
+    text: str | None
+    error: str | None = None
+
+
+def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
+    """Files in the given order; a folder contributes its .txt files, sorted by name."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.txt") if p.is_file())
+            if not found:
+                raise InputError(f"Folder {path} contains no .txt files; expected one article per .txt file.")
+            files.extend(found)
+        elif path.is_file():
+            if path.suffix.lower() not in TABLE_SUFFIXES and path.suffix.lower() != ".txt":
+                raise InputError(
+                    f"Cannot read {path}: expected .txt, .jsonl, .csv or .parquet, found {path.suffix or 'no suffix'!r}."
+                )
+            files.append(path)
+        else:
+            raise InputError(f"Input {path} does not exist.")
+    return files
+
+
+def _text_unit(row_id: str, value: object, text_field: str) -> InputUnit:
+    if value is None:
+        return InputUnit(row_id, None, f"missing text: the row has no {text_field!r} value")
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return InputUnit(row_id, None, f"text is not valid UTF-8 ({error.reason} at byte {error.start})")
+    if not isinstance(value, str):
+        return InputUnit(row_id, None, f"text must be a string, found {type(value).__name__}")
+    if not value.strip():
+        return InputUnit(row_id, None, "empty text")
+    return InputUnit(row_id, value)
+
+
+def _row_id(path: Path, number: int, value: object) -> str:
+    if value is None or value == "":
+        return f"{path.name}:{number}"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _read_txt(path: Path) -> Iterator[InputUnit]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        yield InputUnit(path.name, None, f"file is not valid UTF-8 ({error.reason} at byte {error.start})")
+        return
+    yield _text_unit(path.name, text, "file")
+
+
+def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[InputUnit]:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            fallback = f"{path.name}:{number}"
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                yield InputUnit(fallback, None, f"line is not valid UTF-8 ({error.reason} at byte {error.start})")
+                continue
+            except json.JSONDecodeError as error:
+                yield InputUnit(fallback, None, f"line is not valid JSON ({error.msg})")
+                continue
+            if not isinstance(row, dict):
+                yield InputUnit(fallback, None, f"expected a JSON object, found {type(row).__name__}")
+                continue
+            yield _text_unit(_row_id(path, number, row.get(id_field)), row.get(text_field), text_field)
+
+
+def _table_batches(path: Path, kind: str, text_field: str, id_field: str):
+    """Column names and a stream of record batches (the text read as bytes from CSV)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    if kind == "parquet":
+        parquet = pq.ParquetFile(path)
+        names = parquet.schema_arrow.names
+        columns = [c for c in (id_field, text_field) if c in names] or names[:1]
+        return names, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns)
+    reader = pa_csv.open_csv(
+        path,
+        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        # Bytes, decoded per row, so one undecodable cell becomes one error row.
+        convert_options=pa_csv.ConvertOptions(
+            column_types={text_field: pa.binary(), id_field: pa.string()},
+            strings_can_be_null=False,
+        ),
+    )
+    return reader.schema.names, reader
+
+
+def _read_table(path: Path, kind: str, text_field: str, id_field: str) -> Iterator[InputUnit]:
+    names, batches = _table_batches(path, kind, text_field, id_field)
+    if text_field not in names:
+        raise InputError(
+            f"{path} has no column {text_field!r}; found {names}. Pass --text-field with the text column."
+        )
+    number = 0
+    for batch in batches:
+        columns = batch.to_pydict()
+        texts = columns[text_field]
+        ids = columns.get(id_field, [None] * len(texts))
+        for row_id, text in zip(ids, texts):
+            number += 1
+            yield _text_unit(_row_id(path, number, row_id), text, text_field)
+
+
+def read_units(paths: Sequence[Path], text_field: str, id_field: str) -> Iterator[InputUnit]:
+    """All input units of all files, in order."""
+    for path in paths:
+        suffix = path.suffix.lower()
+        if suffix == ".txt":
+            yield from _read_txt(path)
+        elif TABLE_SUFFIXES[suffix] == "jsonl":
+            yield from _read_jsonl(path, text_field, id_field)
+        else:
+            yield from _read_table(path, TABLE_SUFFIXES[suffix], text_field, id_field)
+
+
+def count_units(paths: Sequence[Path]) -> int | None:
+    """Cheap count of input units for the progress bar (None when it would need a full parse)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path in paths:
+        suffix = path.suffix.lower()
+        if suffix == ".txt":
+            total += 1
+        elif suffix == ".parquet":
+            total += pq.ParquetFile(path).metadata.num_rows
+        elif TABLE_SUFFIXES.get(suffix) == "jsonl":
+            with path.open("rb") as handle:
+                total += sum(1 for line in handle if line.strip())
+        else:
+            return None
+    return total

@@ -1,0 +1,337 @@
+"""`stanceframe score`: label every sentence of article or sentence files, resumably.
+
+Input units (articles or sentences) are read as a stream and scored in chunks. Each chunk
+is written as a numbered part file under `OUT.partial/`, then a checkpoint records how
+many input units are done. `--resume` after Ctrl-C or `kill -9` skips exactly those units
+and rewrites any part that was not checkpointed, so no row is duplicated or lost. When
+all input is scored the parts are joined, in order, into OUT.
+
+A row that cannot be scored (missing, non-string or empty text, an undecodable line)
+becomes an error row with its id and the reason; the run goes on. The exit code is 0
+when the run completed (whatever the error rows), 2 for unusable options or inputs,
+1 for a failure of the run itself and 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.batch_io import FORMATS, TABLE_SUFFIXES, InputError, InputUnit, count_units, expand_inputs, read_units
+from model.labels import FRAME_LABELS, STANCE_LABELS
+from model.segment import split_sentences
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SENTENCES = 1024
+STATE_FILE = "state.json"
+OUTPUT_FIELDS = (
+    "id", "sentence", "start", "end", "text", "stance", "stance_scores", "frame", "frame_scores",
+    "low_confidence", "truncated", "model", "error",
+)
+
+
+def arrow_schema(scores_as_json: bool):
+    import pyarrow as pa
+
+    def scores(labels):
+        return pa.string() if scores_as_json else pa.struct([(label, pa.float64()) for label in labels])
+
+    return pa.schema(
+        [
+            ("id", pa.string()), ("sentence", pa.int32()), ("start", pa.int64()), ("end", pa.int64()),
+            ("text", pa.string()), ("stance", pa.string()), ("stance_scores", scores(STANCE_LABELS)),
+            ("frame", pa.string()), ("frame_scores", scores(FRAME_LABELS)), ("low_confidence", pa.bool_()),
+            ("truncated", pa.bool_()), ("model", pa.string()), ("error", pa.string()),
+        ]
+    )
+
+
+def write_part(rows: list[dict], path: Path, output_format: str, with_header: bool) -> None:
+    """Write one chunk's rows to `path` atomically (temporary file, fsync, rename)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    if output_format == "jsonl":
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    else:
+        as_json = output_format == "csv"
+        if as_json:
+            rows = [
+                {**row, **{k: (json.dumps(row[k]) if row[k] is not None else None) for k in ("stance_scores", "frame_scores")}}
+                for row in rows
+            ]
+        table = pa.Table.from_pylist(rows, schema=arrow_schema(as_json))
+        if output_format == "csv":
+            pa_csv.write_csv(table, temporary, write_options=pa_csv.WriteOptions(include_header=with_header))
+        else:
+            pq.write_table(table, temporary)
+    with temporary.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def join_parts(parts: list[Path], output: Path, output_format: str) -> None:
+    """Concatenate the part files, in order, into `output` (atomically)."""
+    import pyarrow.parquet as pq
+
+    temporary = output.with_name(output.name + ".tmp")
+    if output_format == "parquet":
+        with pq.ParquetWriter(temporary, arrow_schema(scores_as_json=False)) as writer:
+            for part in parts:
+                writer.write_table(pq.read_table(part))
+    else:
+        with temporary.open("wb") as sink:
+            for part in parts:
+                with part.open("rb") as source:
+                    shutil.copyfileobj(source, sink)
+    os.replace(temporary, output)
+
+
+def error_row(unit: InputUnit, model_tag: str) -> dict:
+    return {name: None for name in OUTPUT_FIELDS} | {"id": unit.id, "model": model_tag, "error": unit.error}
+
+
+def score_chunk(units: list[InputUnit], predictor, unit_kind: str) -> tuple[list[dict], int]:
+    """Output rows for a chunk of input units, in input order, and how many units failed."""
+    plan: list[tuple[InputUnit, list]] = []
+    texts: list[str] = []
+    for unit in units:
+        if unit.error:
+            plan.append((unit, []))
+            continue
+        if unit_kind == "sentence":
+            segments = [(0, len(unit.text), unit.text)]
+        else:
+            segments = [(s.start, s.end, s.text) for s in split_sentences(unit.text)]
+        if not segments:
+            plan.append((InputUnit(unit.id, None, "empty text: no sentence found"), []))
+            continue
+        plan.append((unit, segments))
+        texts.extend(text for _, _, text in segments)
+    predictions = iter(predictor.predict(texts))
+    rows: list[dict] = []
+    failed = 0
+    for unit, segments in plan:
+        if unit.error:
+            rows.append(error_row(unit, predictor.model_tag))
+            failed += 1
+            continue
+        for index, (start, end, text) in enumerate(segments):
+            prediction = next(predictions)
+            rows.append(
+                {
+                    "id": unit.id, "sentence": index, "start": start, "end": end, "text": text,
+                    "stance": prediction.stance, "stance_scores": prediction.stance_scores,
+                    "frame": prediction.frame, "frame_scores": prediction.frame_scores,
+                    "low_confidence": prediction.low_confidence, "truncated": prediction.truncated,
+                    "model": predictor.model_tag, "error": None,
+                }
+            )
+    return rows, failed
+
+
+def chunks(units: Iterator[InputUnit], unit_kind: str, chunk_sentences: int) -> Iterator[list[InputUnit]]:
+    """Group units so a chunk holds about `chunk_sentences` sentences (estimated for articles)."""
+    chunk: list[InputUnit] = []
+    size = 0
+    for unit in units:
+        chunk.append(unit)
+        size += 1 if unit_kind == "sentence" or not unit.text else max(1, unit.text.count(". ") + 1)
+        if size >= chunk_sentences:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class RunState:
+    """The checkpoint: which run this is and how far it got."""
+
+    signature: dict
+    parts: int = 0
+    units_done: int = 0
+    sentences: int = 0
+    failed: int = 0
+
+    def save(self, folder: Path) -> None:
+        temporary = folder / (STATE_FILE + ".tmp")
+        temporary.write_text(json.dumps(self.__dict__, indent=2))
+        with temporary.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, folder / STATE_FILE)
+
+    @classmethod
+    def load(cls, folder: Path) -> RunState | None:
+        path = folder / STATE_FILE
+        return cls(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def run_signature(files: list[Path], args, model_tag: str, output_format: str) -> dict:
+    return {
+        "inputs": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+        "unit": args.unit, "text_field": args.text_field, "id_field": args.id_field,
+        "format": output_format, "model": model_tag,
+    }
+
+
+def output_format_of(args) -> str:
+    if args.format:
+        return args.format
+    if args.output == "-":
+        return "jsonl"
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(
+            f"Cannot tell the output format from {args.output!r}; use a .jsonl, .csv or .parquet name or --format."
+        )
+    return TABLE_SUFFIXES[suffix]
+
+
+def progress_bar(files: list[Path], unit_kind: str, initial: int):
+    from tqdm.auto import tqdm
+
+    # tqdm stays quiet when stderr is not a terminal (disable=None).
+    interactive = sys.stderr.isatty()
+    total = count_units(files) if interactive else None
+    return tqdm(total=total, initial=initial, unit=unit_kind, disable=None, file=sys.stderr, dynamic_ncols=True)
+
+
+def score_to_stdout(units: Iterator[InputUnit], predictor, unit_kind: str) -> tuple[int, int, int]:
+    done = sentences = failed = 0
+    for chunk in chunks(units, unit_kind, CHUNK_SENTENCES):
+        rows, chunk_failed = score_chunk(chunk, predictor, unit_kind)
+        sys.stdout.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        sys.stdout.flush()
+        done += len(chunk)
+        failed += chunk_failed
+        sentences += len(rows) - chunk_failed
+    return done, sentences, failed
+
+
+def score_to_file(files, args, predictor, output_format: str) -> RunState:
+    output = Path(args.output)
+    partial = output.with_name(output.name + ".partial")
+    signature = run_signature(files, args, predictor.model_tag, output_format)
+    state = RunState.load(partial) if partial.is_dir() else None
+    if state and not args.resume:
+        raise InputError(
+            f"{partial} holds an interrupted run; pass --resume to continue it, or delete the folder to start over."
+        )
+    if state and state.signature != signature:
+        raise InputError(
+            f"{partial} was made by a run with other inputs or options ({state.signature}); it cannot be resumed "
+            f"with these. Delete the folder or rerun with the original options."
+        )
+    if state is None:
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        state = RunState(signature)
+        state.save(partial)
+    elif state.units_done:
+        logger.info("Resuming: %d input units and %d parts already done", state.units_done, state.parts)
+    suffix = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}[output_format]
+    units = read_units(files, args.text_field, args.id_field)
+    for _ in range(state.units_done):
+        next(units)
+    started, sentences_before = time.monotonic(), state.sentences
+    with progress_bar(files, args.unit, state.units_done) as progress:
+        for chunk in chunks(units, args.unit, args.chunk_sentences):
+            rows, chunk_failed = score_chunk(chunk, predictor, args.unit)
+            write_part(rows, partial / f"part-{state.parts:06d}{suffix}", output_format, with_header=state.parts == 0)
+            state.parts += 1
+            state.units_done += len(chunk)
+            state.failed += chunk_failed
+            state.sentences += len(rows) - chunk_failed
+            state.save(partial)
+            progress.update(len(chunk))
+            elapsed = max(time.monotonic() - started, 1e-9)
+            progress.set_postfix(sentences_per_s=f"{(state.sentences - sentences_before) / elapsed:.0f}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    join_parts([partial / f"part-{i:06d}{suffix}" for i in range(state.parts)], output, output_format)
+    shutil.rmtree(partial)
+    return state
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stanceframe score",
+        description="Label every sentence of news articles (or single sentences) with stance and frame.",
+        epilog=(
+            "Examples:\n"
+            "  stanceframe score training/data/seeds --output seeds.jsonl\n"
+            "  stanceframe score sentences.jsonl --unit sentence --id-field id --output out.parquet\n"
+            "An interrupted run (Ctrl-C, kill -9) continues with the same command plus --resume."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help=".txt files or folders of them (one article per file, id = file name), "
+                             "or .jsonl/.csv/.parquet files with a text column.")
+    parser.add_argument("--output", "-o", required=True, metavar="OUT",
+                        help="Output file (.jsonl, .csv or .parquet), or - for JSONL on stdout (no --resume).")
+    parser.add_argument("--unit", choices=("article", "sentence"), default="article",
+                        help="article: split each text into sentences; sentence: score each row as one sentence.")
+    parser.add_argument("--text-field", default="text", help="Column with the text in table inputs (default: text).")
+    parser.add_argument("--id-field", default="id",
+                        help="Column with the row id in table inputs (default: id; else FILE:ROW is used).")
+    parser.add_argument("--format", choices=FORMATS, help="Output format (default: from the OUT extension).")
+    parser.add_argument("--model", default=None, help="Store tag or model folder (default: stanceframe:latest).")
+    parser.add_argument("--batch-size", type=int, default=32, help="Sentences per forward pass (default: 32).")
+    parser.add_argument("--resume", action="store_true", help="Continue an interrupted run writing the same OUT.")
+    parser.add_argument("--chunk-sentences", type=int, default=CHUNK_SENTENCES,
+                        help=f"About this many sentences per checkpointed part (default: {CHUNK_SENTENCES}).")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from model.predictor import Predictor
+    from model.store import ModelNotFoundError
+
+    try:
+        if args.batch_size < 1 or args.chunk_sentences < 1:
+            raise InputError(
+                f"--batch-size and --chunk-sentences must be at least 1, found {args.batch_size} and {args.chunk_sentences}."
+            )
+        output_format = output_format_of(args)
+        if args.output == "-" and (args.resume or output_format != "jsonl"):
+            raise InputError("Output to stdout (-) is JSONL only and cannot be resumed; give an output file.")
+        files = expand_inputs(args.inputs)
+        predictor = Predictor.load(args.model, batch_size=args.batch_size)
+        if args.output == "-":
+            units, sentences, failed = score_to_stdout(
+                read_units(files, args.text_field, args.id_field), predictor, args.unit
+            )
+        else:
+            state = score_to_file(files, args, predictor, output_format)
+            units, sentences, failed = state.units_done, state.sentences, state.failed
+    except (InputError, ModelNotFoundError) as error:
+        logger.error("%s", error)
+        return 2
+    except KeyboardInterrupt:
+        logger.error("Interrupted. Run the same command with --resume to continue.")
+        return 130
+    logger.info(
+        "Scored %d sentences from %d input %ss; %d %s failed (see the error column)%s.",
+        sentences, units, args.unit, failed, "row" if failed == 1 else "rows",
+        "" if args.output == "-" else f"; wrote {args.output}",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""`stanceframe score`: formats, error rows, order, ids, offsets, and resume after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+
+from model.labels import STANCE_LABELS
+from model.score import main
+from tests.conftest import PROJECT_DIR, SEED_ARTICLES, read_jsonl, write_jsonl
+
+SENTENCE_ROWS = [
+    {"id": "s1", "text": "China's plan is a sensible starting point, the minister said."},
+    {"id": "s2", "text": "Critics say Beijing cannot be an honest broker."},
+    {"id": "s3", "text": "Xi will pay a state visit to Russia from March 20 to 22."},
+]
+
+
+def read_output(path: Path) -> list[dict]:
+    if path.suffix == ".jsonl":
+        return read_jsonl(path)
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    rows = pa_csv.read_csv(path).to_pylist()
+    for row in rows:
+        for key in ("stance_scores", "frame_scores"):
+            row[key] = json.loads(row[key]) if row[key] else None
+    return rows
+
+
+def score(tiny_model_dir, *argv: str) -> int:
+    return main([*map(str, argv), "--model", str(tiny_model_dir)])
+
+
+def test_seed_articles_give_one_row_per_sentence_with_exact_offsets(tiny_model_dir, tmp_path):
+    output = tmp_path / "seeds.jsonl"
+    assert score(tiny_model_dir, PROJECT_DIR / "training/data/seeds", "--output", output) == 0
+    rows = read_output(output)
+    texts = {p.name: p.read_text(encoding="utf-8") for p in SEED_ARTICLES}
+    assert len(rows) == len(read_jsonl(PROJECT_DIR / "training/data/seed_sentences.jsonl"))
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    for row in rows:
+        assert texts[row["id"]][row["start"] : row["end"]] == row["text"]
+        assert row["stance"] in STANCE_LABELS and row["error"] is None
+        assert set(row) >= {"id", "sentence", "start", "end", "text", "stance", "stance_scores",
+                            "frame", "frame_scores", "model", "low_confidence"}
+
+
+@pytest.mark.parametrize("input_format", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("output_format", ["jsonl", "csv", "parquet"])
+def test_each_format_keeps_ids_and_order_one_row_per_sentence(tiny_model_dir, tmp_path, input_format, output_format):
+    source = tmp_path / f"in.{input_format}"
+    table = pa.Table.from_pylist(SENTENCE_ROWS)
+    if input_format == "jsonl":
+        write_jsonl(source, SENTENCE_ROWS)
+    elif input_format == "csv":
+        pa_csv.write_csv(table, source)
+    else:
+        pq.write_table(table, source)
+    output = tmp_path / f"out.{output_format}"
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--id-field", "id", "--output", output) == 0
+    rows = read_output(output)
+    assert [r["id"] for r in rows] == ["s1", "s2", "s3"]
+    assert [r["text"] for r in rows] == [r["text"] for r in SENTENCE_ROWS]
+    assert all(set(r["stance_scores"]) == set(STANCE_LABELS) for r in rows)
+
+
+def test_bad_rows_become_error_rows_and_the_run_goes_on(tiny_model_dir, tmp_path, caplog):
+    source = tmp_path / "mixed.jsonl"
+    source.write_bytes(
+        b'{"id": "ok", "text": "China urged talks."}\n'
+        b'{"id": "empty", "text": "   "}\n'
+        b'{"id": "number", "text": 5}\n'
+        b'{"id": "missing"}\n'
+        b"not json\n"
+        b'{"id": "bad-utf8", "text": "caf\xe9"}\n'
+        b'{"id": "last", "text": "The talks resumed."}\n'
+    )
+    output = tmp_path / "out.jsonl"
+    with caplog.at_level("INFO"):
+        assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output) == 0
+    rows = read_output(output)
+    assert [r["id"] for r in rows] == ["ok", "empty", "number", "missing", "mixed.jsonl:5", "mixed.jsonl:6", "last"]
+    errors = {r["id"]: r["error"] for r in rows}
+    assert errors["ok"] is None and errors["last"] is None
+    assert errors["empty"] == "empty text"
+    assert "must be a string, found int" in errors["number"]
+    assert "no 'text' value" in errors["missing"]
+    assert "not valid JSON" in errors["mixed.jsonl:5"]
+    assert "not valid UTF-8" in errors["mixed.jsonl:6"]
+    assert "Scored 2 sentences from 7 input sentences; 5 rows failed" in caplog.text
+
+
+def test_an_undecodable_csv_cell_is_one_error_row(tiny_model_dir, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"id,text\na,China urged talks.\nb,caf\xe9 society\nc,The talks resumed.\n")
+    output = tmp_path / "out.jsonl"
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output) == 0
+    rows = read_output(output)
+    assert [(r["id"], r["error"] is None) for r in rows] == [("a", True), ("b", False), ("c", True)]
+
+
+def test_unusable_inputs_and_options_exit_2_with_a_message(tiny_model_dir, tmp_path, caplog):
+    source = write_jsonl(tmp_path / "in.jsonl", SENTENCE_ROWS)
+    assert score(tiny_model_dir, tmp_path / "nope.jsonl", "--output", tmp_path / "o.jsonl") == 2
+    assert "does not exist" in caplog.text
+    assert score(tiny_model_dir, source, "--output", tmp_path / "o.xlsx") == 2
+    assert "Cannot tell the output format" in caplog.text
+    csv_source = tmp_path / "in.csv"
+    pa_csv.write_csv(pa.Table.from_pylist(SENTENCE_ROWS), csv_source)
+    assert score(tiny_model_dir, csv_source, "--text-field", "body", "--output", tmp_path / "o2.jsonl") == 2
+    assert "has no column 'body'" in caplog.text
+    assert main([str(source), "--output", str(tmp_path / "o3.jsonl"), "--model", "stanceframe:nope"]) == 2
+    assert "No model 'stanceframe:nope'" in caplog.text
+
+
+def test_a_leftover_partial_run_needs_resume(tiny_model_dir, tmp_path, caplog):
+    source = write_jsonl(tmp_path / "in.jsonl", SENTENCE_ROWS)
+    output = tmp_path / "out.jsonl"
+    (tmp_path / "out.jsonl.partial").mkdir()
+    (tmp_path / "out.jsonl.partial" / "state.json").write_text(
+        json.dumps({"signature": {}, "parts": 0, "units_done": 0, "sentences": 0, "failed": 0})
+    )
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output) == 2
+    assert "pass --resume" in caplog.text
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output, "--resume") == 2
+    assert "other inputs or options" in caplog.text
+
+
+def run_score(tiny_model_dir: Path, source: Path, output: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "model.cli", "score", str(source), "--unit", "sentence",
+               "--output", str(output), "--model", str(tiny_model_dir), "--chunk-sentences", "40", *extra]
+    return subprocess.Popen(command, cwd=PROJECT_DIR, env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_resume_after_kill_9_gives_exactly_the_rows_of_an_uninterrupted_run(tiny_model_dir, tmp_path):
+    rows = [{"id": f"r{i}", "text": f"Sentence number {i} says the envoy met officials in city {i % 17}."}
+            for i in range(2000)]
+    rows[123]["text"] = ""
+    source = write_jsonl(tmp_path / "big.jsonl", rows)
+    reference, resumed = tmp_path / "reference.jsonl", tmp_path / "resumed.jsonl"
+    assert run_score(tiny_model_dir, source, reference).wait(timeout=600) == 0
+
+    process = run_score(tiny_model_dir, source, resumed)
+    state = tmp_path / "resumed.jsonl.partial" / "state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if state.exists() and json.loads(state.read_text())["parts"] >= 3:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not resumed.exists(), "the run finished before it could be killed"
+    done = json.loads(state.read_text())["units_done"]
+    assert 0 < done < len(rows)
+
+    finished = run_score(tiny_model_dir, source, resumed, "--resume")
+    _, stderr = finished.communicate(timeout=600)
+    assert finished.returncode == 0, stderr.decode()
+    assert b"Resuming" in stderr
+    assert resumed.read_bytes() == reference.read_bytes()
+    assert len(read_jsonl(resumed)) == len(rows)
+    assert not (tmp_path / "resumed.jsonl.partial").exists()
