@@ -226,9 +226,11 @@ def fit(sentences: list[LabeledSentence], tokenizer, config: TrainConfig, descri
     )
     generator = np.random.default_rng(seed)
     network.train()
-    step = 0
+    step = epoch = 0
     with tqdm(total=total_steps, desc=description, unit="step", disable=None, file=sys.stderr) as progress:
         while step < total_steps:
+            epoch += 1
+            epoch_losses = []
             order = generator.permutation(len(sentences))
             for begin in range(0, len(sentences), config.batch_size):
                 rows = order[begin : begin + config.batch_size]
@@ -245,8 +247,12 @@ def fit(sentences: list[LabeledSentence], tokenizer, config: TrainConfig, descri
                 step += 1
                 progress.update(1)
                 progress.set_postfix(loss=f"{loss.item():.3f}")
+                epoch_losses.append(loss.item())
                 if step >= total_steps:
                     break
+            # The bar is hidden when stderr is not a terminal; the log still shows progress.
+            logger.info("%s: epoch %d, step %d/%d, mean loss %.3f", description, epoch, step, total_steps,
+                        float(np.mean(epoch_losses)))
     return network.eval()
 
 
