@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STANCEFRAME := $(VENV)/bin/stanceframe
 INSTALLED := $(VENV)/.installed
-SEED_ARTICLE := training/data/seeds/000_b0cece296f792577.txt
+PORT ?= 3000
 
 # Nothing may download a model or dataset at run time.
 export HF_HUB_OFFLINE := 1
@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: install model serve test train evaluate
+.PHONY: install model serve test train evaluate score bento
 
 $(INSTALLED): pyproject.toml
 	test -x $(PYTHON) || python3.11 -m venv $(VENV)
@@ -32,7 +32,13 @@ evaluate: install
 	$(STANCEFRAME) evaluate
 
 serve: model
-	$(STANCEFRAME) score $(SEED_ARTICLE) --output - --format jsonl
+	$(VENV)/bin/bentoml serve service.service:StanceFrame --host 127.0.0.1 --port $(PORT)
+
+score: model
+	$(STANCEFRAME) score training/data/seeds --output build/seeds-scored.jsonl
+
+bento: model
+	$(VENV)/bin/bentoml build
 
 test: install
 	$(PYTHON) -m pytest

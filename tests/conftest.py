@@ -27,6 +27,9 @@ def pytest_configure(config):
     os.environ["TRANSFORMERS_VERBOSITY"] = "error"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    # BentoML's /metrics needs a multiprocess folder when the app runs in-process.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="stanceframe-test-prometheus-")
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -100,3 +103,12 @@ def tiny_predictor(tiny_model_dir):
     from model.predictor import Predictor
 
     return Predictor.from_directory(tiny_model_dir, model_tag="stanceframe:tiny")
+
+
+@pytest.fixture(scope="session")
+def registered_tag(tiny_base, tiny_data, tmp_path_factory) -> str:
+    """A tiny model registered in the test run's BentoML store as the latest `stanceframe`."""
+    from training.train import train
+
+    output_dir = tmp_path_factory.mktemp("registered") / "model"
+    return train(tiny_train_config(tiny_base, tiny_data, output_dir, register=True))["tag"]

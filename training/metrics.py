@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 BOOTSTRAP_SAMPLES = 1000
 ECE_BINS = 15
@@ -27,21 +26,36 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     return float(error)
 
 
-def macro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
+def _confusion(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    return np.bincount(labels * n_classes + predicted, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def _per_class_f1(confusion: np.ndarray) -> np.ndarray:
+    true_positive = np.diag(confusion).astype(float)
+    denominator = confusion.sum(axis=0) + confusion.sum(axis=1)
+    return np.divide(2 * true_positive, denominator, out=np.zeros_like(true_positive), where=denominator > 0)
+
+
+def _macro(confusion: np.ndarray) -> float:
     """Macro-F1 over the classes that occur in the truth or the predictions.
 
     A class absent from both would add an undefined 0 and drag the mean down for no reason.
     """
-    present = np.union1d(labels, predicted)
-    return float(f1_score(labels, predicted, labels=present, average="macro", zero_division=0))
+    present = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
+    return float(_per_class_f1(confusion)[present].mean()) if present.any() else 0.0
+
+
+def macro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
+    n_classes = int(max(labels.max(initial=0), predicted.max(initial=0))) + 1
+    return _macro(_confusion(np.asarray(labels), np.asarray(predicted), n_classes))
 
 
 def _scores(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, object]:
-    classes = list(range(n_classes))
+    confusion = _confusion(labels, predicted, n_classes)
     return {
-        "macro_f1": macro_f1(labels, predicted),
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "per_class_f1": f1_score(labels, predicted, labels=classes, average=None, zero_division=0),
+        "macro_f1": _macro(confusion),
+        "accuracy": float(np.trace(confusion) / max(len(labels), 1)),
+        "per_class_f1": _per_class_f1(confusion),
     }
 
 
@@ -92,8 +106,6 @@ def classification_report(
         },
         "confusion_matrix": {
             "labels": list(label_names),
-            "rows_true_columns_predicted": confusion_matrix(
-                labels, predicted, labels=list(range(n_classes))
-            ).tolist(),
+            "rows_true_columns_predicted": _confusion(labels, predicted, n_classes).tolist(),
         },
     }

@@ -1,0 +1,1 @@
+"""The StanceFrame BentoML service."""

@@ -1,0 +1,129 @@
+"""The StanceFrame HTTP service: one thin BentoML class around the shared predictor.
+
+Threads: one worker with two torch threads (OMP/MKL = 2) on a 2-core machine; see the
+README's "Thread settings" section for the measurements behind the choice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict
+
+import bentoml
+from bentoml.exceptions import ServiceUnavailable
+
+from model.labels import FRAME_LABELS, STANCE_LABELS
+from model.store import DEFAULT_REF
+from service.middleware import JsonBodyOnly
+from service.schemas import (
+    MAX_ARTICLE_CHARS,
+    MAX_SENTENCE_CHARS,
+    MAX_SENTENCES,
+    AnalyzeResponse,
+    ArticleText,
+    ModelInfo,
+    Prediction,
+    SentenceList,
+)
+
+logger = logging.getLogger(__name__)
+
+TORCH_THREADS = "2"
+WARM_UP_SENTENCES = [
+    "China will continue to play a constructive role for a ceasefire to stop the war.",
+    "Critics say Beijing cannot be an honest broker while it refuses to condemn the invasion.",
+]
+
+
+@bentoml.service(
+    name="stanceframe",
+    workers=1,
+    # Two API threads: /analyze can run while a /classify batch is on the model.
+    threads=2,
+    # Beyond 64 requests in flight the service answers 429 instead of queueing without bound.
+    traffic={"timeout": 60, "max_concurrency": 64},
+    envs=[
+        {"name": "OMP_NUM_THREADS", "value": TORCH_THREADS},
+        {"name": "MKL_NUM_THREADS", "value": TORCH_THREADS},
+        {"name": "TOKENIZERS_PARALLELISM", "value": "false"},
+        {"name": "HF_HUB_OFFLINE", "value": "1"},
+        {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
+    ],
+)
+class StanceFrame:
+    """Stance and frame of news sentences about China's Ukraine peace plan."""
+
+    stored_model = bentoml.models.BentoModel(DEFAULT_REF)
+
+    def __init__(self) -> None:
+        self.predictor = None
+        self.load_error: BaseException | None = None
+        self.ready = threading.Event()
+        # Resolve now so a missing model fails the start-up loudly; load and warm up in the
+        # background so /readyz can answer 503 until the model is usable.
+        self.model_dir, self.model_tag = self.stored_model.path, str(self.stored_model.tag)
+        self.metadata = dict(self.stored_model.info.metadata)
+        threading.Thread(target=self._load, name="stanceframe-warm-up", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            import torch
+
+            from model.predictor import Predictor
+
+            torch.set_num_threads(int(TORCH_THREADS))
+            predictor = Predictor.from_directory(self.model_dir, self.model_tag)
+            predictor.predict(WARM_UP_SENTENCES)
+            predictor.analyze(" ".join(WARM_UP_SENTENCES))
+            self.predictor = predictor
+            self.ready.set()
+            logger.info("Model %s loaded and warmed up", self.model_tag)
+        except Exception as error:  # noqa: BLE001 - kept and reported by /readyz and every call
+            self.load_error = error
+            logger.exception("Loading %s failed", self.model_tag)
+
+    def __is_ready__(self) -> bool:
+        return self.ready.is_set()
+
+    def _ready_predictor(self):
+        if self.predictor is None:
+            reason = f"loading failed: {self.load_error}" if self.load_error else "the model is still loading"
+            raise ServiceUnavailable(f"Not ready: {reason}.")
+        return self.predictor
+
+    # One request may carry MAX_SENTENCES sentences, and a request larger than the batch
+    # cap would be refused, so the cap is at least that.
+    @bentoml.api(batchable=True, max_batch_size=max(MAX_SENTENCES, 128), max_latency_ms=200)
+    def classify(self, sentences: SentenceList) -> list[Prediction]:
+        """Label each sentence with stance and frame; the predictions come back in order."""
+        predictions = self._ready_predictor().predict(sentences)
+        return [Prediction(**asdict(p)) for p in predictions]
+
+    @bentoml.api
+    def analyze(self, text: ArticleText) -> AnalyzeResponse:
+        """Split an article into sentences, label each one and summarize the article."""
+        return AnalyzeResponse.model_validate(self._ready_predictor().analyze(text).to_dict())
+
+    @bentoml.api
+    def model_info(self) -> ModelInfo:
+        """The serving model's tag, label sets, thresholds, request caps and training metrics."""
+        from model.predictor import FRAME_CONFIDENCE_THRESHOLD, STANCE_CONFIDENCE_THRESHOLD
+
+        metrics = self.metadata.get("metrics", {})
+        return ModelInfo(
+            tag=self.model_tag,
+            stance_labels=list(STANCE_LABELS),
+            frame_labels=list(FRAME_LABELS),
+            low_confidence_thresholds={"stance": STANCE_CONFIDENCE_THRESHOLD, "frame": FRAME_CONFIDENCE_THRESHOLD},
+            limits={
+                "max_sentences": MAX_SENTENCES,
+                "max_sentence_chars": MAX_SENTENCE_CHARS,
+                "max_article_chars": MAX_ARTICLE_CHARS,
+            },
+            data_hash=self.metadata.get("data_hash", ""),
+            metrics={head: metrics[head] for head in ("stance", "frame") if head in metrics},
+        )
+
+
+StanceFrame.add_asgi_middleware(JsonBodyOnly, paths=("/classify", "/analyze", "/model_info"))

@@ -1,0 +1,108 @@
+"""One real `bentoml serve` subprocess: readiness, both endpoints over HTTP, and a
+bounded schemathesis run against the served OpenAPI document that must find no 5xx."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from model.labels import STANCE_LABELS
+from tests.conftest import PROJECT_DIR, SEED_ARTICLES
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_url(registered_tag, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [str(bentoml_cli), "serve", "service.service:StanceFrame", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=PROJECT_DIR, env=os.environ.copy(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, f"bentoml serve exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"/readyz never answered 200:\n{log.read_text()}"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_sync_http_client_calls_both_endpoints(served_url, registered_tag):
+    import bentoml
+
+    with bentoml.SyncHTTPClient(served_url, server_ready_timeout=30) as client:
+        assert client.is_ready()
+        predictions = client.classify(sentences=["China will play a constructive role.", "Critics dismissed it."])
+        assert len(predictions) == 2 and all(p["stance"] in STANCE_LABELS for p in predictions)
+        analysis = client.analyze(text=SEED_ARTICLES[1].read_text(encoding="utf-8"))
+        assert analysis["model"] == registered_tag
+        assert analysis["summary"]["sentences"] == len(analysis["sentences"]) > 0
+
+
+def test_raw_http_calls_and_a_400(served_url):
+    response = httpx.post(f"{served_url}/classify", json={"sentences": ["Xi will visit Moscow."]}, timeout=30)
+    assert response.status_code == 200 and response.json()[0]["frame"]
+    response = httpx.post(f"{served_url}/analyze", json={"text": "BEIJING: Xi will visit Moscow."}, timeout=30)
+    assert response.status_code == 200
+    assert [s["text"] for s in response.json()["sentences"]] == ["BEIJING:", "Xi will visit Moscow."]
+    response = httpx.post(f"{served_url}/analyze", json={"text": "   "}, timeout=30)
+    assert response.status_code == 400 and "white space" in response.text
+    assert httpx.get(f"{served_url}/metrics", timeout=30).status_code == 200
+
+
+def test_schemathesis_finds_no_5xx_in_generated_requests(served_url, tmp_path):
+    # The schemathesis CLI, not its pytest plugin: the plugin does not support pytest 9 yet.
+    schemathesis_cli = Path(sys.executable).with_name("schemathesis")
+    result = subprocess.run(
+        [str(schemathesis_cli), "run", f"{served_url}/docs.json", "--checks", "not_a_server_error",
+         "--max-examples", "25", "--seed", "13", "--request-timeout", "60", "--no-color"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_bentoml_build_packages_the_service_and_the_model(registered_tag):
+    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    build = subprocess.run([str(bentoml_cli), "build", "--output", "tag"], cwd=PROJECT_DIR,
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    bento_tag = build.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    assert bento_tag.startswith("stanceframe:")
+    import bentoml
+
+    bento = bentoml.get(bento_tag)
+    models = [str(model.tag) for model in bento.info.all_models]
+    assert registered_tag in models
+    assert (Path(bento.path) / "src" / "service" / "service.py").is_file()
+    assert (Path(bento.path) / "env" / "docker").is_dir()
