@@ -27,7 +27,7 @@ def base_model_path() -> Path:
 
 
 class StanceFrameConfig(BertConfig):
-    """A BERT config plus the two label lists, calibration temperatures and the window."""
+    """A BERT config plus the label lists, calibration (temperatures, stance prior shift) and the window."""
 
     model_type = "stanceframe"
 
@@ -37,6 +37,7 @@ class StanceFrameConfig(BertConfig):
         frame_labels: list[str] | None = None,
         stance_temperature: float = 1.0,
         frame_temperature: float = 1.0,
+        stance_logit_bias: list[float] | None = None,
         max_seq_length: int = 128,
         classifier_dropout: float | None = 0.1,
         **kwargs,
@@ -46,6 +47,7 @@ class StanceFrameConfig(BertConfig):
         self.frame_labels = list(frame_labels or FRAME_LABELS)
         self.stance_temperature = float(stance_temperature)
         self.frame_temperature = float(frame_temperature)
+        self.stance_logit_bias = [float(b) for b in (stance_logit_bias or [0.0] * len(self.stance_labels))]
         self.max_seq_length = int(max_seq_length)
 
 

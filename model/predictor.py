@@ -76,11 +76,22 @@ class HeadProbabilities:
     truncated: np.ndarray
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+def softmax(logits: np.ndarray, temperature: float = 1.0, bias: Sequence[float] | None = None) -> np.ndarray:
+    """Softmax of `logits / temperature + bias`: temperature scaling, then a prior shift."""
     scaled = logits / temperature
+    if bias is not None:
+        scaled = scaled + np.asarray(bias, dtype=scaled.dtype)
     scaled = scaled - scaled.max(axis=-1, keepdims=True)
     exp = np.exp(scaled)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def calibrated(stance_logits: np.ndarray, frame_logits: np.ndarray, config) -> tuple[np.ndarray, np.ndarray]:
+    """The probabilities the product reports, from raw logits and the model config."""
+    return (
+        softmax(stance_logits, config.stance_temperature, config.stance_logit_bias),
+        softmax(frame_logits, config.frame_temperature),
+    )
 
 
 def summarize(predictions: Sequence[SentencePrediction]) -> ArticleSummary:
@@ -120,8 +131,6 @@ class Predictor:
         self.model_tag = model_tag
         self.batch_size = batch_size
         self.max_length = int(network.config.max_seq_length)
-        self.stance_temperature = float(network.config.stance_temperature)
-        self.frame_temperature = float(network.config.frame_temperature)
 
     @classmethod
     def from_directory(cls, model_dir: str | Path, model_tag: str | None = None, **kwargs) -> Predictor:
@@ -179,11 +188,8 @@ class Predictor:
 
     def probabilities(self, sentences: Sequence[str]) -> HeadProbabilities:
         stance_logits, frame_logits, truncated = self.logits(sentences)
-        return HeadProbabilities(
-            stance=softmax(stance_logits, self.stance_temperature),
-            frame=softmax(frame_logits, self.frame_temperature),
-            truncated=truncated,
-        )
+        stance, frame = calibrated(stance_logits, frame_logits, self.network.config)
+        return HeadProbabilities(stance=stance, frame=frame, truncated=truncated)
 
     def predict(self, sentences: Sequence[str]) -> list[SentencePrediction]:
         """Stance, frame and their full probability distributions for each sentence."""

@@ -7,6 +7,7 @@ README's "Thread settings" section for the measurements behind the choice.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import asdict
 
@@ -29,7 +30,9 @@ from service.schemas import (
 
 logger = logging.getLogger(__name__)
 
-TORCH_THREADS = "2"
+# One worker using both cores beat two single-threaded workers (README, "Thread settings").
+WORKERS = int(os.environ.get("STANCEFRAME_WORKERS", "1"))
+TORCH_THREADS = os.environ.get("STANCEFRAME_TORCH_THREADS", "2")
 WARM_UP_SENTENCES = [
     "China will continue to play a constructive role for a ceasefire to stop the war.",
     "Critics say Beijing cannot be an honest broker while it refuses to condemn the invasion.",
@@ -38,7 +41,7 @@ WARM_UP_SENTENCES = [
 
 @bentoml.service(
     name="stanceframe",
-    workers=1,
+    workers=WORKERS,
     # Two API threads: /analyze can run while a /classify batch is on the model.
     threads=2,
     # Beyond 64 requests in flight the service answers 429 instead of queueing without bound.

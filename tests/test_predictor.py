@@ -95,3 +95,9 @@ def test_temperature_flattens_the_distribution():
     assert sharp.sum() == pytest.approx(1.0) and flat.sum() == pytest.approx(1.0)
     assert flat.max() < sharp.max()
     assert flat.argmax() == sharp.argmax()
+
+
+def test_a_prior_shift_moves_probability_toward_the_favoured_class():
+    logits = np.array([[1.0, 1.0, 1.0]])
+    shifted = softmax(logits, 1.0, np.log([1 / 6, 1 / 6, 2 / 3]))
+    assert shifted[0] == pytest.approx([1 / 6, 1 / 6, 2 / 3])

@@ -113,3 +113,23 @@ def test_evaluate_refuses_a_model_trained_on_other_data(tiny_model_dir, tmp_path
     (changed / "metrics.json").write_text(json.dumps(metrics))
     assert main(["--model", str(changed), "--report", str(tmp_path / "r.json"), "--card", str(tmp_path / "c.md")]) == 2
     assert not (tmp_path / "c.md").exists()
+
+
+def test_stance_prior_shift_is_target_over_training_prior(tiny_base, tiny_data, tmp_path):
+    import numpy as np
+
+    from training.data import DataError, load_labeled
+    from training.train import stance_logit_bias
+
+    sentences = load_labeled(tiny_data)
+    balanced = tiny_train_config(tiny_base, tiny_data, tmp_path, stance_prior=[0.25, 0.25, 0.5])
+    assert stance_logit_bias(balanced, sentences) == pytest.approx(np.log([0.75, 0.75, 1.5]))
+    unshifted = tiny_train_config(tiny_base, tiny_data, tmp_path, stance_prior=[])
+    assert stance_logit_bias(unshifted, sentences).tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(DataError, match="needs 3 positive shares"):
+        stance_logit_bias(tiny_train_config(tiny_base, tiny_data, tmp_path, stance_prior=[1.0, 0.0]), sentences)
+
+
+def test_saved_model_applies_its_prior_shift(tiny_model_dir):
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    assert config["stance_logit_bias"][2] > config["stance_logit_bias"][0]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from model.labels import FRAME_LABELS, FRAME_TO_ID, HEADS, STANCE_LABELS, STANCE_TO_ID
-from model.predictor import FRAME_CONFIDENCE_THRESHOLD, STANCE_CONFIDENCE_THRESHOLD, softmax
+from model.predictor import FRAME_CONFIDENCE_THRESHOLD, STANCE_CONFIDENCE_THRESHOLD, calibrated
 from training.data import DataError, LabeledSentence, data_hash, duplicate_clusters, grouped_folds, load_labeled
 from training.metrics import classification_report, expected_calibration_error
 from training.train import (
@@ -35,6 +35,7 @@ from training.train import (
     fit,
     load_tokenizer,
     project_path,
+    stance_logit_bias,
 )
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,9 @@ def calibration_report(probabilities: np.ndarray, truth: np.ndarray, threshold: 
 
 def cross_validated(model_dir: Path, config: TrainConfig, sentences, clusters) -> Evaluation:
     """The model's out-of-fold predictions from training, and baselines on the same folds."""
-    model_config = json.loads((model_dir / "config.json").read_text())
+    from model.network import StanceFrameConfig
+
+    model_config = StanceFrameConfig.from_pretrained(model_dir)
     oof = {}
     with (model_dir / OOF_FILE).open() as handle:
         for line in handle:
@@ -129,10 +132,12 @@ def cross_validated(model_dir: Path, config: TrainConfig, sentences, clusters) -
             f"{len(missing)} sentences (e.g. {missing[:3]}) have no out-of-fold prediction in "
             f"{model_dir / OOF_FILE}; the model was trained on other data. Retrain with `stanceframe train`."
         )
-    probabilities = {
-        "stance": softmax(np.array([oof[s.id]["stance_logits"] for s in sentences]), model_config["stance_temperature"]),
-        "frame": softmax(np.array([oof[s.id]["frame_logits"] for s in sentences]), model_config["frame_temperature"]),
-    }
+    stance, frame = calibrated(
+        np.array([oof[s.id]["stance_logits"] for s in sentences]),
+        np.array([oof[s.id]["frame_logits"] for s in sentences]),
+        model_config,
+    )
+    probabilities = {"stance": stance, "frame": frame}
     predicted = {"model": {head: probabilities[head].argmax(axis=1) for head in HEADS}}
     for head in HEADS:
         for system in ("majority", "tfidf_logreg"):
@@ -173,18 +178,19 @@ def held_out(
     test: list[LabeledSentence],
     test_clusters: np.ndarray,
     config: TrainConfig,
-    temperatures: dict[str, float],
+    calibration,
 ) -> Evaluation:
-    """Fit the model and the baselines on `train` and predict `test`."""
+    """Fit the model and the baselines on `train` and predict `test` (with the shipped model's temperatures)."""
     from model.predictor import Predictor
 
     tokenizer = load_tokenizer(config)
     network = fit(train, tokenizer, config, description=name, seed=config.seed)
+    network.config.stance_temperature = calibration.stance_temperature
+    network.config.frame_temperature = calibration.frame_temperature
+    network.config.stance_logit_bias = list(stance_logit_bias(config, train))
     stance_logits, frame_logits, _ = Predictor(network, tokenizer, name).logits([s.text for s in test])
-    probabilities = {
-        "stance": softmax(stance_logits, temperatures["stance"]),
-        "frame": softmax(frame_logits, temperatures["frame"]),
-    }
+    stance, frame = calibrated(stance_logits, frame_logits, network.config)
+    probabilities = {"stance": stance, "frame": frame}
     predicted = {"model": {head: probabilities[head].argmax(axis=1) for head in HEADS}}
     for head in HEADS:
         for system, values in baseline_predictions(train, test, head, config.seed).items():
@@ -192,7 +198,7 @@ def held_out(
     return Evaluation(name, description, test, test_clusters, predicted, probabilities)
 
 
-def cross_source(sentences, clusters, config: TrainConfig, temperatures) -> list[Evaluation]:
+def cross_source(sentences, clusters, config: TrainConfig, calibration) -> list[Evaluation]:
     sources = np.array([s.source for s in sentences])
     seeds, team = sources == SEED_SOURCE, sources == TEAM_SOURCE
     if not seeds.any() or not team.any():
@@ -206,7 +212,7 @@ def cross_source(sentences, clusters, config: TrainConfig, temperatures) -> list
             [s for s, keep in zip(sentences, seeds) if keep],
             clusters[seeds],
             config,
-            temperatures,
+            calibration,
         )
     ]
     # Half of the team-written clusters, chosen by the seed, are held out as an unseen source.
@@ -221,7 +227,7 @@ def cross_source(sentences, clusters, config: TrainConfig, temperatures) -> list
             [s for s, keep in zip(sentences, test_mask) if keep],
             clusters[test_mask],
             config,
-            temperatures,
+            calibration,
         )
     )
     return evaluations
@@ -254,9 +260,9 @@ def evaluate(model_ref: str | None, cross_source_enabled: bool, bootstrap: int) 
         if len(set(sources)) > 1
     ]
     if cross_source_enabled:
-        model_config = json.loads((model_dir / "config.json").read_text())
-        temperatures = {"stance": model_config["stance_temperature"], "frame": model_config["frame_temperature"]}
-        evaluations += cross_source(sentences, clusters, config, temperatures)
+        from model.network import StanceFrameConfig
+
+        evaluations += cross_source(sentences, clusters, config, StanceFrameConfig.from_pretrained(model_dir))
     return {
         "model": tag,
         "data_files": config.data_files,

@@ -77,6 +77,13 @@ class TrainConfig:
     )
     stance_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the stance loss in the sum."})
     frame_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the frame loss in the sum."})
+    stance_prior: list[float] = field(
+        default_factory=lambda: [1 / 6, 1 / 6, 2 / 3],
+        metadata={
+            "help": "Expected share of supportive, skeptical, neutral sentences in real coverage. The stance "
+            "logits are shifted from the training prior to this one; an empty list means no shift."
+        },
+    )
     folds: int = field(
         default=5, metadata={"help": "Grouped cross-validation folds for calibration and metrics; 0 skips them."}
     )
@@ -256,6 +263,26 @@ def fit(sentences: list[LabeledSentence], tokenizer, config: TrainConfig, descri
     return network.eval()
 
 
+def stance_logit_bias(config: TrainConfig, sentences: list[LabeledSentence]) -> np.ndarray:
+    """log(target prior) - log(training prior) per stance class: a prior shift (Saerens et al., 2002).
+
+    With class-balanced loss the model is trained as if the classes were equally likely.
+    """
+    if not config.stance_prior:
+        return np.zeros(len(STANCE_LABELS))
+    target = np.asarray(config.stance_prior, dtype=np.float64)
+    if len(target) != len(STANCE_LABELS) or (target <= 0).any():
+        raise DataError(
+            f"stance_prior needs {len(STANCE_LABELS)} positive shares for {list(STANCE_LABELS)}, found {list(target)}."
+        )
+    if config.class_balanced:
+        trained = np.full(len(STANCE_LABELS), 1 / len(STANCE_LABELS))
+    else:
+        counts = np.bincount([STANCE_TO_ID[s.stance] for s in sentences], minlength=len(STANCE_LABELS))
+        trained = np.maximum(counts, 1) / max(counts.sum(), 1)
+    return np.log(target / target.sum()) - np.log(trained)
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The temperature minimising the negative log-likelihood of `labels` (Guo et al., 2017)."""
     from scipy.optimize import minimize_scalar
@@ -269,17 +296,17 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(math.exp(result.x))
 
 
-def head_metrics(logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict:
-    from sklearn.metrics import accuracy_score
-
+def head_metrics(logits: np.ndarray, labels: np.ndarray, temperature: float, bias=None) -> dict:
+    """Metrics of the reported probabilities (temperature, then any prior shift)."""
     from model.predictor import softmax
 
-    predicted = logits.argmax(axis=1)
+    probabilities = softmax(logits, temperature, bias)
+    predicted = probabilities.argmax(axis=1)
     return {
         "macro_f1": macro_f1(labels, predicted),
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "ece_uncalibrated": expected_calibration_error(softmax(logits), labels),
-        "ece": expected_calibration_error(softmax(logits, temperature), labels),
+        "accuracy": float((predicted == labels).mean()),
+        "ece_uncalibrated": expected_calibration_error(softmax(logits, 1.0, bias), labels),
+        "ece": expected_calibration_error(probabilities, labels),
         "temperature": temperature,
     }
 
@@ -354,6 +381,8 @@ def train(config: TrainConfig) -> dict:
         "seed": config.seed,
     }
     stance_temperature = frame_temperature = 1.0
+    stance_bias = stance_logit_bias(config, sentences)
+    metrics["stance_logit_bias"] = [round(float(b), 6) for b in stance_bias]
     oof = None
     if config.folds:
         stance_oof, frame_oof, fold_of = cross_validate(sentences, clusters, tokenizer, config)
@@ -361,7 +390,7 @@ def train(config: TrainConfig) -> dict:
         frame_temperature = fit_temperature(frame_oof, frame_labels)
         metrics["cross_validation"] = {
             "folds": config.folds,
-            "stance": head_metrics(stance_oof, stance_labels, stance_temperature),
+            "stance": head_metrics(stance_oof, stance_labels, stance_temperature, stance_bias),
             "frame": head_metrics(frame_oof, frame_labels, frame_temperature),
         }
         oof = (fold_of, stance_oof, frame_oof)
@@ -370,6 +399,7 @@ def train(config: TrainConfig) -> dict:
     network = fit(sentences, tokenizer, config, description="final fit", seed=config.seed)
     network.config.stance_temperature = stance_temperature
     network.config.frame_temperature = frame_temperature
+    network.config.stance_logit_bias = [float(b) for b in stance_bias]
     metrics["train_seconds"] = round(time.monotonic() - started, 1)
     metrics["torch_threads"] = torch.get_num_threads()
 
