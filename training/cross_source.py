@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = load_tokenizer(config)
     network = fit(train, tokenizer, config, description="team_to_seeds", seed=config.seed)
     stance_logits, frame_logits, _ = Predictor(network, tokenizer, "experiment").logits([s.text for s in test])
-    result: dict = {"options": argv or [], "n_train": len(train), "n_test": len(test)}
+    result: dict = {"options": sys.argv[1:] if argv is None else argv, "n_train": len(train), "n_test": len(test)}
     shifted = stance_logits + stance_logit_bias(config, train)
     for head, logits in (("stance", stance_logits), ("stance_prior_shift", shifted), ("frame", frame_logits)):
         truth = labels_of(test, "stance" if head.startswith("stance") else "frame")
