@@ -25,7 +25,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.batch_io import FORMATS, TABLE_SUFFIXES, InputError, InputUnit, count_units, expand_inputs, read_units
+from model.batch_io import (
+    FORMATS,
+    TABLE_SUFFIXES,
+    InputError,
+    InputUnit,
+    count_units,
+    expand_inputs,
+    read_units,
+)
 from model.labels import FRAME_LABELS, STANCE_LABELS
 from model.segment import split_sentences
 

@@ -73,16 +73,15 @@ class RssSampler(threading.Thread):
             self.peak_process = max(self.peak_process, max(rss.values(), default=0))
 
 
-async def closed_loop(url: str, clients: int, seconds: float) -> tuple[list[float], int]:
+async def closed_loop(url: str, clients: int, seconds: float) -> tuple[list[float], dict[int, int]]:
     """`clients` concurrent clients, each sending one sentence per request back to back."""
     import httpx
 
     latencies: list[float] = []
-    errors = 0
+    errors: dict[int, int] = {}
     deadline = time.perf_counter() + seconds
 
     async def client(number: int, http: httpx.AsyncClient) -> None:
-        nonlocal errors
         i = number
         while time.perf_counter() < deadline:
             started = time.perf_counter()
@@ -90,7 +89,7 @@ async def closed_loop(url: str, clients: int, seconds: float) -> tuple[list[floa
             if response.status_code == 200:
                 latencies.append(time.perf_counter() - started)
             else:
-                errors += 1
+                errors[response.status_code] = errors.get(response.status_code, 0) + 1
             i += clients
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -154,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="Duration of each load phase.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for setting in args.setting:
         print(json.dumps(measure(setting, args.seconds)), flush=True)
     return 0

@@ -10,8 +10,20 @@ import pytest
 
 from model.labels import FRAME_LABELS, STANCE_LABELS
 from model.segment import split_sentences
-from training.data import DataError, LabeledSentence, duplicate_clusters, grouped_folds, load_labeled
-from tests.conftest import PROJECT_DIR, SEED_SENTENCES, TEAM_WRITTEN, read_jsonl, write_jsonl
+from tests.conftest import (
+    PROJECT_DIR,
+    SEED_SENTENCES,
+    TEAM_WRITTEN,
+    read_jsonl,
+    write_jsonl,
+)
+from training.data import (
+    DataError,
+    LabeledSentence,
+    duplicate_clusters,
+    grouped_folds,
+    load_labeled,
+)
 
 SEED_FIELDS = ["id", "article", "start", "end", "text", "stance", "frame"]
 

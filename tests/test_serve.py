@@ -3,12 +3,8 @@ bounded schemathesis run against the served OpenAPI document that must find no 5
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,44 +14,6 @@ from model.labels import STANCE_LABELS
 from tests.conftest import PROJECT_DIR, SEED_ARTICLES
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served_url(registered_tag, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    bentoml_cli = Path(sys.executable).with_name("bentoml")
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [str(bentoml_cli), "serve", "service.service:StanceFrame", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_DIR, env=os.environ.copy(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, f"bentoml serve exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"/readyz never answered 200:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def test_sync_http_client_calls_both_endpoints(served_url, registered_tag):

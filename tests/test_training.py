@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from model.labels import FRAME_LABELS, LabelSchemaError, STANCE_LABELS
+from model.labels import FRAME_LABELS, STANCE_LABELS, LabelSchemaError
 from model.predictor import Predictor
 from tests.conftest import tiny_train_config
 
@@ -133,3 +133,18 @@ def test_stance_prior_shift_is_target_over_training_prior(tiny_base, tiny_data, 
 def test_saved_model_applies_its_prior_shift(tiny_model_dir):
     config = json.loads((tiny_model_dir / "config.json").read_text())
     assert config["stance_logit_bias"][2] > config["stance_logit_bias"][0]
+
+
+def test_bucketed_batches_cover_every_row_once_with_similar_lengths():
+    import numpy as np
+
+    from training.train import bucketed_batches
+
+    encoded = [[0] * n for n in np.random.default_rng(0).integers(5, 80, 200)]
+    batches = bucketed_batches(encoded, 16, np.random.default_rng(1))
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(200))
+    spread = np.mean([np.ptp([len(encoded[i]) for i in batch]) for batch in batches])
+    assert spread < 30, "batches should group sentences of similar length"
+    again = bucketed_batches(encoded, 16, np.random.default_rng(1))
+    assert all((a == b).all() for a, b in zip(batches, again))

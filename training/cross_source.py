@@ -20,7 +20,13 @@ from model.labels import HEADS, STANCE_LABELS
 from training.data import duplicate_clusters, load_labeled
 from training.evaluate import SEED_SOURCE, TEAM_SOURCE, baseline_predictions, labels_of
 from training.metrics import macro_f1
-from training.train import fit, load_tokenizer, parse_args, project_path, stance_logit_bias
+from training.train import (
+    fit,
+    load_tokenizer,
+    parse_args,
+    project_path,
+    stance_logit_bias,
+)
 
 logger = logging.getLogger(__name__)
 

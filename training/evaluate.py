@@ -22,9 +22,20 @@ from pathlib import Path
 
 import numpy as np
 
-from model.labels import FRAME_LABELS, FRAME_TO_ID, HEADS, STANCE_LABELS, STANCE_TO_ID
-from model.predictor import FRAME_CONFIDENCE_THRESHOLD, STANCE_CONFIDENCE_THRESHOLD, calibrated
-from training.data import DataError, LabeledSentence, data_hash, duplicate_clusters, grouped_folds, load_labeled
+from model.labels import FRAME_TO_ID, HEADS, STANCE_TO_ID
+from model.predictor import (
+    FRAME_CONFIDENCE_THRESHOLD,
+    STANCE_CONFIDENCE_THRESHOLD,
+    calibrated,
+)
+from training.data import (
+    DataError,
+    LabeledSentence,
+    data_hash,
+    duplicate_clusters,
+    grouped_folds,
+    load_labeled,
+)
 from training.metrics import classification_report, expected_calibration_error
 from training.train import (
     METRICS_FILE,

@@ -107,8 +107,8 @@ def render_model_card(report: dict, experiments: Path) -> str:
         f"- Training data: {', '.join(f'`{p}`' for p in report['data_files'])} — "
         f"{report['sentences']} sentences in {report['clusters']} duplicate clusters; "
         f"data hash `{report['data_hash'][:16]}`",
-        f"- Stance labels: " + ", ".join(f"{k} {v}" for k, v in counts["stance"].items()),
-        f"- Frame labels: " + ", ".join(f"{k} {v}" for k, v in counts["frame"].items()),
+        "- Stance labels: " + ", ".join(f"{k} {v}" for k, v in counts["stance"].items()),
+        "- Frame labels: " + ", ".join(f"{k} {v}" for k, v in counts["frame"].items()),
         f"- Training time (cross-validation + final fit, 2 CPU cores): {report.get('train_seconds')} s",
         "",
         INTENDED_USE,

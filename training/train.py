@@ -185,6 +185,24 @@ def class_weights(labels: np.ndarray, n_classes: int):
     return torch.tensor(weights, dtype=torch.float32)
 
 
+BUCKET_BATCHES = 8
+
+
+def bucketed_batches(encoded: list[list[int]], batch_size: int, generator: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches of similar length: less padding, the same data each epoch.
+
+    The rows are shuffled, cut into pools of BUCKET_BATCHES batches, sorted by length
+    within each pool and batched; then the batch order is shuffled.
+    """
+    order = generator.permutation(len(encoded))
+    pool_size = batch_size * BUCKET_BATCHES
+    batches = []
+    for begin in range(0, len(order), pool_size):
+        pool = sorted(order[begin : begin + pool_size], key=lambda i: len(encoded[i]))
+        batches += [np.array(pool[i : i + batch_size]) for i in range(0, len(pool), batch_size)]
+    return [batches[i] for i in generator.permutation(len(batches))]
+
+
 def fit(sentences: list[LabeledSentence], tokenizer, config: TrainConfig, description: str, seed: int):
     """Fine-tune a new network on `sentences` and return it in eval mode."""
     import torch
@@ -238,9 +256,7 @@ def fit(sentences: list[LabeledSentence], tokenizer, config: TrainConfig, descri
         while step < total_steps:
             epoch += 1
             epoch_losses = []
-            order = generator.permutation(len(sentences))
-            for begin in range(0, len(sentences), config.batch_size):
-                rows = order[begin : begin + config.batch_size]
+            for rows in bucketed_batches(encoded, config.batch_size, generator):
                 batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
                 output = network(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
                 loss = config.stance_loss_weight * stance_loss(
