@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: install model serve test train evaluate score bento
+.PHONY: install model serve test train evaluate score bento bench
 
 $(INSTALLED): pyproject.toml
 	test -x $(PYTHON) || python3.11 -m venv $(VENV)
@@ -39,6 +39,9 @@ serve: model
 
 score: model
 	$(STANCEFRAME) score training/data/seeds --output build/seeds-scored.jsonl
+
+bench: model
+	$(PYTHON) -m model.bench
 
 bento: model
 	$(VENV)/bin/bentoml build

@@ -21,6 +21,8 @@ from model.segment import split_sentences
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 32
+BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
+DEFAULT_BACKEND = "torch"
 # A prediction is flagged low-confidence when a head's top calibrated probability is below
 # its threshold (see the model card for how often that happens and how accurate those are).
 STANCE_CONFIDENCE_THRESHOLD = 0.5
@@ -130,22 +132,39 @@ class Predictor:
         self.tokenizer = tokenizer
         self.model_tag = model_tag
         self.batch_size = batch_size
+        self.backend = "torch"
         self.max_length = int(network.config.max_seq_length)
 
     @classmethod
-    def from_directory(cls, model_dir: str | Path, model_tag: str | None = None, **kwargs) -> Predictor:
-        """Load a `save_pretrained` folder; fails if its label lists differ from the schema."""
+    def from_directory(
+        cls, model_dir: str | Path, model_tag: str | None = None, backend: str = DEFAULT_BACKEND, **kwargs
+    ) -> Predictor:
+        """Load a `save_pretrained` folder; fails if its label lists differ from the schema.
+
+        `backend` is `torch` (fp32), `onnx-fp32` or `onnx-int8` (ONNX Runtime).
+        """
         from transformers import AutoTokenizer
 
         from model.network import StanceFrameConfig, StanceFrameModel
 
+        if backend not in BACKENDS:
+            raise ValueError(f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.")
         model_dir = Path(model_dir)
         config = StanceFrameConfig.from_pretrained(model_dir)
         check_saved_labels("stance", config.stance_labels, str(model_dir))
         check_saved_labels("frame", config.frame_labels, str(model_dir))
-        network = StanceFrameModel.from_pretrained(model_dir, config=config)
+        if backend == "torch":
+            network = StanceFrameModel.from_pretrained(model_dir, config=config)
+        else:
+            import torch
+
+            from model.onnx_backend import OnnxNetwork
+
+            network = OnnxNetwork.load(model_dir, backend, config, threads=torch.get_num_threads())
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        return cls(network, tokenizer, model_tag or str(model_dir), **kwargs)
+        predictor = cls(network, tokenizer, model_tag or str(model_dir), **kwargs)
+        predictor.backend = backend
+        return predictor
 
     @classmethod
     def load(cls, ref: str | None = None, **kwargs) -> Predictor:

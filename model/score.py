@@ -35,6 +35,7 @@ from model.batch_io import (
     read_units,
 )
 from model.labels import FRAME_LABELS, STANCE_LABELS
+from model.predictor import BACKENDS, DEFAULT_BACKEND
 from model.segment import split_sentences
 
 logger = logging.getLogger(__name__)
@@ -299,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, help="Output format (default: from the OUT extension).")
     parser.add_argument("--model", default=None, help="Store tag or model folder (default: stanceframe:latest).")
     parser.add_argument("--batch-size", type=int, default=32, help="Sentences per forward pass (default: 32).")
+    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                        help=f"Inference backend (default: {DEFAULT_BACKEND}; see the README's performance section).")
     parser.add_argument("--resume", action="store_true", help="Continue an interrupted run writing the same OUT.")
     parser.add_argument("--chunk-sentences", type=int, default=CHUNK_SENTENCES,
                         help=f"About this many sentences per checkpointed part (default: {CHUNK_SENTENCES}).")
@@ -307,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from model.onnx_backend import MissingOnnxError
     from model.predictor import Predictor
     from model.store import ModelNotFoundError
 
@@ -319,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.output == "-" and (args.resume or output_format != "jsonl"):
             raise InputError("Output to stdout (-) is JSONL only and cannot be resumed; give an output file.")
         files = expand_inputs(args.inputs)
-        predictor = Predictor.load(args.model, batch_size=args.batch_size)
+        predictor = Predictor.load(args.model, batch_size=args.batch_size, backend=args.backend)
         if args.output == "-":
             units, sentences, failed = score_to_stdout(
                 read_units(files, args.text_field, args.id_field), predictor, args.unit
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             state = score_to_file(files, args, predictor, output_format)
             units, sentences, failed = state.units_done, state.sentences, state.failed
-    except (InputError, ModelNotFoundError) as error:
+    except (InputError, ModelNotFoundError, MissingOnnxError) as error:
         logger.error("%s", error)
         return 2
     except KeyboardInterrupt:

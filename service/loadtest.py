@@ -98,12 +98,12 @@ async def closed_loop(url: str, clients: int, seconds: float) -> tuple[list[floa
     return latencies, errors
 
 
-def measure(setting: str, seconds: float) -> dict:
+def measure(setting: str, seconds: float, backend: str = "torch") -> dict:
     import httpx
 
     workers, threads = setting.split(":")
     port = free_port()
-    env = os.environ | {"STANCEFRAME_WORKERS": workers, "STANCEFRAME_TORCH_THREADS": threads,
+    env = os.environ | {"STANCEFRAME_WORKERS": workers, "STANCEFRAME_TORCH_THREADS": threads, "STANCEFRAME_BACKEND": backend,
                         "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     started = time.perf_counter()
     server = subprocess.Popen(
@@ -127,7 +127,7 @@ def measure(setting: str, seconds: float) -> dict:
         cold_start = time.perf_counter() - started
         single, _ = asyncio.run(closed_loop(url, 1, seconds))
         result = {
-            "setting": {"workers": int(workers), "torch_threads": int(threads)},
+            "setting": {"workers": int(workers), "torch_threads": int(threads), "backend": backend},
             "cold_start_s": round(cold_start, 2),
             "single_client": {f"p{q}_ms": round(float(np.percentile(single, q)) * 1000, 1) for q in (50, 95, 99)},
         }
@@ -151,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setting", nargs="+", default=["1:2", "2:1", "1:1"],
                         help="WORKERS:TORCH_THREADS settings to compare (default: 1:2 2:1 1:1).")
     parser.add_argument("--seconds", type=float, default=10.0, help="Duration of each load phase.")
+    parser.add_argument("--backend", default="torch", help="Inference backend of the served model (default: torch).")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     for setting in args.setting:
-        print(json.dumps(measure(setting, args.seconds)), flush=True)
+        print(json.dumps(measure(setting, args.seconds, args.backend)), flush=True)
     return 0
 
 

@@ -15,6 +15,7 @@ import bentoml
 from bentoml.exceptions import ServiceUnavailable
 
 from model.labels import FRAME_LABELS, STANCE_LABELS
+from model.predictor import DEFAULT_BACKEND
 from model.store import DEFAULT_REF
 from service.middleware import JsonBodyOnly
 from service.schemas import (
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 # One worker using both cores beat two single-threaded workers (README, "Thread settings").
 WORKERS = int(os.environ.get("STANCEFRAME_WORKERS", "1"))
 TORCH_THREADS = os.environ.get("STANCEFRAME_TORCH_THREADS", "2")
+BACKEND = os.environ.get("STANCEFRAME_BACKEND", DEFAULT_BACKEND)
 WARM_UP_SENTENCES = [
     "China will continue to play a constructive role for a ceasefire to stop the war.",
     "Critics say Beijing cannot be an honest broker while it refuses to condemn the invasion.",
@@ -77,7 +79,7 @@ class StanceFrame:
             from model.predictor import Predictor
 
             torch.set_num_threads(int(TORCH_THREADS))
-            predictor = Predictor.from_directory(self.model_dir, self.model_tag)
+            predictor = Predictor.from_directory(self.model_dir, self.model_tag, backend=BACKEND)
             predictor.predict(WARM_UP_SENTENCES)
             predictor.analyze(" ".join(WARM_UP_SENTENCES))
             self.predictor = predictor

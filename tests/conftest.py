@@ -88,6 +88,7 @@ def tiny_train_config(tiny_base: Path, data_files: list[Path], output_dir: Path,
         folds=2,
         max_steps=3,
         head_learning_rate=1e-2,
+        export_onnx=False,
         register=False,
     )
     values.update(overrides)
@@ -157,3 +158,16 @@ def served_url(registered_tag, tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model with its ONNX fp32 and int8 exports."""
+    import shutil
+
+    from model.onnx_backend import export_onnx
+
+    folder = tmp_path_factory.mktemp("tiny-onnx") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    export_onnx(folder)
+    return folder

@@ -101,3 +101,28 @@ def test_a_prior_shift_moves_probability_toward_the_favoured_class():
     logits = np.array([[1.0, 1.0, 1.0]])
     shifted = softmax(logits, 1.0, np.log([1 / 6, 1 / 6, 2 / 3]))
     assert shifted[0] == pytest.approx([1 / 6, 1 / 6, 2 / 3])
+
+
+@pytest.mark.parametrize("backend", ["onnx-fp32", "onnx-int8"])
+def test_onnx_backends_match_the_torch_predictions(tiny_onnx_model_dir, backend):
+    from model.predictor import Predictor
+
+    reference = Predictor.from_directory(tiny_onnx_model_dir).predict(SENTENCES)
+    onnx = Predictor.from_directory(tiny_onnx_model_dir, backend=backend)
+    assert onnx.backend == backend
+    predictions = onnx.predict(SENTENCES)
+    # fp32 is the same graph; int8 weights move the probabilities a little.
+    tolerance = 1e-4 if backend == "onnx-fp32" else 0.05
+    for got, want in zip(predictions, reference):
+        assert got.stance_scores == pytest.approx(want.stance_scores, abs=tolerance)
+        assert got.frame_scores == pytest.approx(want.frame_scores, abs=tolerance)
+
+
+def test_an_onnx_backend_without_an_export_fails_with_the_fix(tiny_model_dir):
+    from model.onnx_backend import MissingOnnxError
+    from model.predictor import Predictor
+
+    with pytest.raises(MissingOnnxError, match="Retrain with `stanceframe train`"):
+        Predictor.from_directory(tiny_model_dir, backend="onnx-int8")
+    with pytest.raises(ValueError, match="Unknown backend 'gpu'"):
+        Predictor.from_directory(tiny_model_dir, backend="gpu")

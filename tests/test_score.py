@@ -172,3 +172,12 @@ def test_resume_after_kill_9_gives_exactly_the_rows_of_an_uninterrupted_run(tiny
     assert resumed.read_bytes() == reference.read_bytes()
     assert len(read_jsonl(resumed)) == len(rows)
     assert not (tmp_path / "resumed.jsonl.partial").exists()
+
+
+def test_the_int8_backend_scores_the_same_rows(tiny_onnx_model_dir, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", SENTENCE_ROWS)
+    output = tmp_path / "out.jsonl"
+    argv = [str(source), "--unit", "sentence", "--output", str(output), "--model", str(tiny_onnx_model_dir)]
+    assert main([*argv, "--backend", "onnx-int8"]) == 0
+    rows = read_output(output)
+    assert [r["id"] for r in rows] == ["s1", "s2", "s3"] and all(r["error"] is None for r in rows)

@@ -89,6 +89,9 @@ class TrainConfig:
     )
     max_steps: int = field(default=0, metadata={"help": "Stop each fit after this many steps (0: no limit). For smoke tests."})
     limit: int = field(default=0, metadata={"help": "Use only the first N labeled sentences (0: all). For smoke tests."})
+    export_onnx: bool = field(
+        default=True, metadata={"help": "Also export ONNX fp32 and int8 files for the ONNX Runtime backends."}
+    )
     register: bool = field(default=True, metadata={"help": "Register the result in the BentoML model store."})
 
 
@@ -425,6 +428,10 @@ def train(config: TrainConfig) -> dict:
     output_dir.mkdir(parents=True)
     network.save_pretrained(output_dir, safe_serialization=True)
     tokenizer.save_pretrained(output_dir)
+    if config.export_onnx:
+        from model.onnx_backend import export_onnx
+
+        export_onnx(output_dir)
     (output_dir / TRAIN_CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
     (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     if oof is not None:

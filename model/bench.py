@@ -1,0 +1,157 @@
+"""`make bench`: inference speed of our paths next to the usual alternative, in one run.
+
+On the same sentences (the labeled corpus, cycled to --sentences), it prints sentences/s for
+  (a) `transformers.pipeline("text-classification")` on our fp32 model, default settings;
+  (b) our fp32 torch path (length-sorted batches, dynamic padding, inference_mode);
+  (c) our ONNX Runtime int8 path (and the ONNX fp32 one);
+  (d) `stanceframe score` end to end on a JSONL file (process start included);
+then the service figures from `service.loadtest` (cold start, single-client latency
+percentiles, throughput at 16 and 64 clients, peak RSS), and the int8 accuracy check
+against fp32 on the labeled seed corpus. A script, not a test: it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DATA_FILES = [PROJECT_DIR / "training/data/seed_sentences.jsonl", PROJECT_DIR / "training/data/team_written.jsonl"]
+
+
+def corpus(size: int) -> list[str]:
+    texts = [json.loads(line)["text"] for path in DATA_FILES for line in path.read_text().splitlines()]
+    return [texts[i % len(texts)] for i in range(size)]
+
+
+def rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1)
+
+
+def pipeline_baseline(model_dir: Path, sentences: list[str]) -> float:
+    """transformers' text-classification pipeline with default settings, on the stance head."""
+    from transformers import AutoTokenizer, pipeline
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    from model.network import StanceFrameModel
+
+    class StanceHead(StanceFrameModel):
+        """Our network as a sequence classifier: the pipeline reads `.logits`."""
+
+        def forward(self, input_ids, attention_mask, **unused):
+            return SequenceClassifierOutput(logits=super().forward(input_ids, attention_mask).stance_logits)
+
+    network = StanceHead.from_pretrained(model_dir)
+    network.config.id2label = dict(enumerate(network.config.stance_labels))
+    network.config.label2id = {label: i for i, label in network.config.id2label.items()}
+    classifier = pipeline("text-classification", model=network, tokenizer=AutoTokenizer.from_pretrained(model_dir))
+    classifier(sentences[:8])
+    started = time.perf_counter()
+    classifier(sentences)
+    return rate(len(sentences), time.perf_counter() - started)
+
+
+def predictor_rate(model_dir: Path, backend: str, sentences: list[str]) -> float:
+    from model.predictor import Predictor
+
+    predictor = Predictor.from_directory(model_dir, backend=backend)
+    predictor.predict(sentences[:64])
+    started = time.perf_counter()
+    predictor.predict(sentences)
+    return rate(len(sentences), time.perf_counter() - started)
+
+
+def score_rate(model_ref: str, backend: str, sentences: list[str]) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "sentences.jsonl"
+        source.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(sentences)))
+        started = time.perf_counter()
+        subprocess.run(
+            [str(Path(sys.executable).with_name("stanceframe")), "score", str(source), "--unit", "sentence",
+             "--output", str(Path(folder) / "out.jsonl"), "--model", model_ref, "--backend", backend],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        return rate(len(sentences), time.perf_counter() - started)
+
+
+def int8_accuracy(model_dir: Path) -> dict:
+    """Label agreement of int8 with fp32, and the macro-F1 change, on the labeled seed corpus."""
+    from model.labels import HEADS
+    from model.predictor import Predictor
+    from training.metrics import macro_f1
+
+    rows = [json.loads(line) for line in DATA_FILES[0].read_text().splitlines()]
+    texts = [row["text"] for row in rows]
+    fp32 = Predictor.from_directory(model_dir, backend="torch").predict(texts)
+    int8 = Predictor.from_directory(model_dir, backend="onnx-int8").predict(texts)
+    result = {}
+    for head, labels in HEADS.items():
+        truth = np.array([labels.index(row[head]) for row in rows])
+        ours = {name: np.array([labels.index(getattr(p, head)) for p in preds]) for name, preds in (("fp32", fp32), ("int8", int8))}
+        result[head] = {
+            "agreement": round(float((ours["fp32"] == ours["int8"]).mean()), 4),
+            "macro_f1_fp32": round(macro_f1(truth, ours["fp32"]), 4),
+            "macro_f1_int8": round(macro_f1(truth, ours["int8"]), 4),
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="Store tag or model folder (default: stanceframe:latest).")
+    parser.add_argument("--sentences", type=int, default=2000, help="How many sentences each path scores.")
+    parser.add_argument("--seconds", type=float, default=8.0, help="Duration of each service load phase.")
+    parser.add_argument("--skip-service", action="store_true", help="Only the offline paths.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    from model.store import resolve_model
+
+    model_dir, tag = resolve_model(args.model)
+    sentences = corpus(args.sentences)
+    report: dict = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version(), "torch_threads": torch.get_num_threads()},
+        "model": tag,
+        "sentences": len(sentences),
+    }
+    steps = {
+        "a_pipeline_fp32": lambda: pipeline_baseline(model_dir, sentences),
+        "b_ours_fp32": lambda: predictor_rate(model_dir, "torch", sentences),
+        "c_ours_int8": lambda: predictor_rate(model_dir, "onnx-int8", sentences),
+        "c2_ours_onnx_fp32": lambda: predictor_rate(model_dir, "onnx-fp32", sentences),
+        "d_score_cli_fp32": lambda: score_rate(str(model_dir), "torch", sentences),
+        "d_score_cli_int8": lambda: score_rate(str(model_dir), "onnx-int8", sentences),
+    }
+    throughput = {}
+    for name, step in steps.items():
+        logger.info("Measuring %s", name)
+        throughput[name] = step()
+        print(f"{name:24s} {throughput[name]:8.1f} sentences/s", flush=True)
+    report["sentences_per_s"] = throughput
+    report["speedup_vs_pipeline"] = {k: round(v / throughput["a_pipeline_fp32"], 2) for k, v in throughput.items()}
+    report["int8_vs_fp32_on_seed_corpus"] = int8_accuracy(model_dir)
+    if not args.skip_service:
+        from service.loadtest import measure
+
+        report["service"] = {backend: measure("1:2", args.seconds, backend=backend) for backend in ("torch", "onnx-int8")}
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
