@@ -192,7 +192,7 @@ def run_signature(files: list[Path], args, model_tag: str, output_format: str) -
     return {
         "inputs": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
         "unit": args.unit, "text_field": args.text_field, "id_field": args.id_field,
-        "format": output_format, "model": model_tag,
+        "format": output_format, "model": model_tag, "backend": args.backend,
     }
 
 
