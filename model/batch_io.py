@@ -8,12 +8,9 @@ scorer can write an error row for it and go on.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-logger = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 FORMATS = ("jsonl", "csv", "parquet")
@@ -35,11 +32,11 @@ class InputUnit:
 
 
 def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
-    """Files in the given order; a folder contributes its .txt files, sorted by name."""
+    """Files in the given order; a folder contributes the .txt files directly in it, sorted by name."""
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.txt") if p.is_file())
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".txt")
             if not found:
                 raise InputError(f"Folder {path} contains no .txt files; expected one article per .txt file.")
             files.extend(found)
@@ -70,16 +67,17 @@ def _text_unit(row_id: str, value: object, text_field: str) -> InputUnit:
 
 
 def _row_id(path: Path, number: int, value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
     if value is None or value == "":
         return f"{path.name}:{number}"
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
     return str(value)
 
 
 def _read_txt(path: Path) -> Iterator[InputUnit]:
     try:
-        text = path.read_bytes().decode("utf-8")
+        # utf-8-sig: a byte-order mark is not part of the article.
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         yield InputUnit(path.name, None, f"file is not valid UTF-8 ({error.reason} at byte {error.start})")
         return
@@ -93,7 +91,7 @@ def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[InputUni
                 continue
             fallback = f"{path.name}:{number}"
             try:
-                row = json.loads(raw.decode("utf-8"))
+                row = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
             except UnicodeDecodeError as error:
                 yield InputUnit(fallback, None, f"line is not valid UTF-8 ({error.reason} at byte {error.start})")
                 continue
@@ -117,16 +115,23 @@ def _table_batches(path: Path, kind: str, text_field: str, id_field: str):
         names = parquet.schema_arrow.names
         columns = [c for c in (id_field, text_field) if c in names] or names[:1]
         return names, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns)
+    read_options = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    # Articles span lines inside quoted cells.
+    parse_options = pa_csv.ParseOptions(newlines_in_values=True)
+    names = pa_csv.open_csv(path, read_options=read_options, parse_options=parse_options).schema.names
+    columns = [c for c in (id_field, text_field) if c in names]
     reader = pa_csv.open_csv(
         path,
-        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-        # Bytes, decoded per row, so one undecodable cell becomes one error row.
+        read_options=read_options,
+        parse_options=parse_options,
+        # Only the two columns, as bytes decoded per row: one bad cell is one error row.
         convert_options=pa_csv.ConvertOptions(
-            column_types={text_field: pa.binary(), id_field: pa.string()},
+            include_columns=columns,
+            column_types={name: pa.binary() for name in columns},
             strings_can_be_null=False,
         ),
     )
-    return reader.schema.names, reader
+    return names, reader
 
 
 def _read_table(path: Path, kind: str, text_field: str, id_field: str) -> Iterator[InputUnit]:
@@ -143,6 +148,23 @@ def _read_table(path: Path, kind: str, text_field: str, id_field: str) -> Iterat
         for row_id, text in zip(ids, texts):
             number += 1
             yield _text_unit(_row_id(path, number, row_id), text, text_field)
+
+
+def check_columns(paths: Sequence[Path], text_field: str, id_field: str) -> None:
+    """Fail before any work when a table input lacks the text column or cannot be parsed."""
+    import pyarrow as pa
+
+    for path in paths:
+        kind = TABLE_SUFFIXES.get(path.suffix.lower())
+        if kind in ("csv", "parquet"):
+            try:
+                names, _ = _table_batches(path, kind, text_field, id_field)
+            except pa.ArrowException as error:
+                raise InputError(f"Cannot read {path} as {kind}: {error}") from error
+            if text_field not in names:
+                raise InputError(
+                    f"{path} has no column {text_field!r}; found {names}. Pass --text-field with the text column."
+                )
 
 
 def read_units(paths: Sequence[Path], text_field: str, id_field: str) -> Iterator[InputUnit]:

@@ -7,7 +7,6 @@ longer than the model window is truncated explicitly and flagged.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -17,8 +16,6 @@ import numpy as np
 
 from model.labels import FRAME_LABELS, STANCE_LABELS, check_saved_labels
 from model.segment import split_sentences
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 32
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
@@ -189,7 +186,11 @@ class Predictor:
         n_stance = len(self.network.config.stance_labels)
         n_frame = len(self.network.config.frame_labels)
         if not sentences:
-            return np.zeros((0, n_stance)), np.zeros((0, n_frame)), np.zeros(0, dtype=bool)
+            return (
+                np.zeros((0, n_stance), dtype=np.float32),
+                np.zeros((0, n_frame), dtype=np.float32),
+                np.zeros(0, dtype=bool),
+            )
         ids, truncated = self._encode(sentences)
         order = np.argsort([len(seq) for seq in ids], kind="stable")
         stance = np.empty((len(ids), n_stance), dtype=np.float32)

@@ -15,6 +15,7 @@ when the run completed (whatever the error rows), 2 for unusable options or inpu
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -30,12 +31,13 @@ from model.batch_io import (
     TABLE_SUFFIXES,
     InputError,
     InputUnit,
+    check_columns,
     count_units,
     expand_inputs,
     read_units,
 )
 from model.labels import FRAME_LABELS, STANCE_LABELS
-from model.predictor import BACKENDS, DEFAULT_BACKEND
+from model.predictor import BACKENDS, DEFAULT_BACKEND, DEFAULT_BATCH_SIZE
 from model.segment import split_sentences
 
 logger = logging.getLogger(__name__)
@@ -252,10 +254,14 @@ def score_to_file(files, args, predictor, output_format: str) -> RunState:
         state.save(partial)
     elif state.units_done:
         logger.info("Resuming: %d input units and %d parts already done", state.units_done, state.parts)
-    suffix = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}[output_format]
+    suffix = f".{output_format}"
     units = read_units(files, args.text_field, args.id_field)
-    for _ in range(state.units_done):
-        next(units)
+    skipped = sum(1 for _ in itertools.islice(units, state.units_done))
+    if skipped < state.units_done:
+        raise InputError(
+            f"The inputs now hold {skipped} units but the interrupted run had done {state.units_done}: "
+            f"they changed. Delete {partial} and start over."
+        )
     started, sentences_before = time.monotonic(), state.sentences
     with progress_bar(files, args.unit, state.units_done) as progress:
         for chunk in chunks(units, args.unit, args.chunk_sentences):
@@ -299,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Column with the row id in table inputs (default: id; else FILE:ROW is used).")
     parser.add_argument("--format", choices=FORMATS, help="Output format (default: from the OUT extension).")
     parser.add_argument("--model", default=None, help="Store tag or model folder (default: stanceframe:latest).")
-    parser.add_argument("--batch-size", type=int, default=32, help="Sentences per forward pass (default: 32).")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"Sentences per forward pass (default: {DEFAULT_BATCH_SIZE}).")
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
                         help=f"Inference backend (default: {DEFAULT_BACKEND}; see the README's performance section).")
     parser.add_argument("--resume", action="store_true", help="Continue an interrupted run writing the same OUT.")
@@ -310,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from model.labels import LabelSchemaError
     from model.onnx_backend import MissingOnnxError
     from model.predictor import Predictor
     from model.store import ModelNotFoundError
@@ -323,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.output == "-" and (args.resume or output_format != "jsonl"):
             raise InputError("Output to stdout (-) is JSONL only and cannot be resumed; give an output file.")
         files = expand_inputs(args.inputs)
+        check_columns(files, args.text_field, args.id_field)
         predictor = Predictor.load(args.model, batch_size=args.batch_size, backend=args.backend)
         if args.output == "-":
             units, sentences, failed = score_to_stdout(
@@ -331,11 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             state = score_to_file(files, args, predictor, output_format)
             units, sentences, failed = state.units_done, state.sentences, state.failed
-    except (InputError, ModelNotFoundError, MissingOnnxError) as error:
+    except (InputError, ModelNotFoundError, MissingOnnxError, LabelSchemaError) as error:
         logger.error("%s", error)
         return 2
     except KeyboardInterrupt:
-        logger.error("Interrupted. Run the same command with --resume to continue.")
+        advice = "" if args.output == "-" else " Run the same command with --resume to continue."
+        logger.error("Interrupted.%s", advice)
         return 130
     logger.info(
         "Scored %d sentences from %d input %ss; %d %s failed (see the error column)%s.",

@@ -74,7 +74,8 @@ def split_sentences(text: str) -> list[Segment]:
             trimmed = _trimmed(text, offset + piece.start, offset + piece.end)
             if trimmed is None:
                 continue
-            if spans and text[trimmed[0]].islower() and spans[-1][1] > line_start:
+            # Merge only into a sentence of this line's body, never into its dateline.
+            if spans and text[trimmed[0]].islower() and spans[-1][0] >= offset:
                 spans[-1] = (spans[-1][0], trimmed[1])
             else:
                 spans.append(trimmed)

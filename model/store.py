@@ -37,7 +37,7 @@ def resolve_model(ref: str | None = None) -> tuple[Path, str]:
     tag = ref or DEFAULT_REF
     try:
         stored = bentoml.models.get(tag)
-    except NotFound as error:
+    except (NotFound, ValueError) as error:  # ValueError: not even a valid tag, e.g. a mistyped path
         raise ModelNotFoundError(
             f"No model {tag!r} in the BentoML store and no folder of that name. "
             f"Train one with `stanceframe train`, or pass --model with a tag or a folder."

@@ -1,6 +1,6 @@
 """Request and response models of the HTTP API, with descriptions, examples and caps.
 
-The caps are read from the environment when the service module is imported, so a
+The caps are read from the environment when this module is imported, so a
 deployment can change them without a code change:
 STANCEFRAME_MAX_SENTENCES (per /classify request), STANCEFRAME_MAX_SENTENCE_CHARS and
 STANCEFRAME_MAX_ARTICLE_CHARS (per /analyze request).

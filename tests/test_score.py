@@ -181,3 +181,24 @@ def test_the_int8_backend_scores_the_same_rows(tiny_onnx_model_dir, tmp_path):
     assert main([*argv, "--backend", "onnx-int8"]) == 0
     rows = read_output(output)
     assert [r["id"] for r in rows] == ["s1", "s2", "s3"] and all(r["error"] is None for r in rows)
+
+
+def test_csv_cells_spanning_lines_in_a_file_larger_than_a_read_block(tiny_model_dir, tmp_path):
+    rows = [{"id": f"a{i}", "text": f"First line of article {i}.\nSecond line, padded {'x' * 400}."} for i in range(3000)]
+    source = tmp_path / "articles.csv"
+    pa_csv.write_csv(pa.Table.from_pylist(rows), source)
+    assert source.stat().st_size > 1 << 20
+    output = tmp_path / "out.jsonl"
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output) == 0
+    assert [r["id"] for r in read_output(output)] == [r["id"] for r in rows]
+
+
+def test_a_missing_text_column_fails_before_any_partial_output(tiny_model_dir, tmp_path, caplog):
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist(SENTENCE_ROWS), source)
+    output = tmp_path / "out.jsonl"
+    assert score(tiny_model_dir, source, "--text-field", "body", "--output", output) == 2
+    assert "has no column 'body'" in caplog.text
+    assert not (tmp_path / "out.jsonl.partial").exists()
+    assert main([str(source), "--output", str(output), "--model", str(tmp_path / "no-such-model")]) == 2
+    assert "No model" in caplog.text

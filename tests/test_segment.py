@@ -68,3 +68,7 @@ def test_a_lower_case_tail_is_merged_into_its_sentence():
 def test_empty_and_blank_text_give_no_segments():
     assert split_sentences("") == []
     assert split_sentences("  \n\t ") == []
+
+
+def test_a_lower_case_lead_is_not_merged_into_the_dateline():
+    assert texts("BEIJING: china said it would help.") == ["BEIJING:", "china said it would help."]

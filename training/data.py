@@ -110,6 +110,9 @@ def normalize(text: str) -> str:
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
     words = text.split()
+    if not words:
+        # No ASCII word (e.g. only punctuation): nothing to compare, not a match for everything.
+        return set()
     if len(words) < 3:
         return {tuple(words)}
     return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}

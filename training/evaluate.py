@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.labels import FRAME_TO_ID, HEADS, STANCE_TO_ID
+from model.labels import HEADS, LABEL_TO_ID
 from model.predictor import (
     FRAME_CONFIDENCE_THRESHOLD,
     STANCE_CONFIDENCE_THRESHOLD,
@@ -57,11 +57,10 @@ DEFAULT_CARD = PROJECT_DIR / "model" / "MODEL_CARD.md"
 DEFAULT_REPORT = PROJECT_DIR / "build" / "evaluation.json"
 EXPERIMENTS = PROJECT_DIR / "training" / "experiments.md"
 THRESHOLDS = {"stance": STANCE_CONFIDENCE_THRESHOLD, "frame": FRAME_CONFIDENCE_THRESHOLD}
-LABEL_IDS = {"stance": STANCE_TO_ID, "frame": FRAME_TO_ID}
 
 
 def labels_of(sentences: list[LabeledSentence], head: str) -> np.ndarray:
-    return np.array([LABEL_IDS[head][getattr(s, head)] for s in sentences])
+    return np.array([LABEL_TO_ID[head][getattr(s, head)] for s in sentences])
 
 
 def baseline_predictions(
@@ -230,11 +229,13 @@ def cross_source(sentences, clusters, config: TrainConfig, calibration) -> list[
     team_clusters = np.unique(clusters[team])
     held = np.random.default_rng(config.seed).permutation(team_clusters)[: len(team_clusters) // 2]
     test_mask = team & np.isin(clusters, held)
+    # A cluster with a held-out sentence is kept out of training entirely.
+    train_mask = ~np.isin(clusters, clusters[test_mask])
     evaluations.append(
         held_out(
             "seeds_plus_half_team_to_other_half",
             "trained on the seeds and half of the team-written groups, tested on the other half",
-            [s for s, keep in zip(sentences, test_mask) if not keep],
+            [s for s, keep in zip(sentences, train_mask) if keep],
             [s for s, keep in zip(sentences, test_mask) if keep],
             clusters[test_mask],
             config,
@@ -284,7 +285,7 @@ def evaluate(model_ref: str | None, cross_source_enabled: bool, bootstrap: int) 
             head: {label: int(sum(getattr(s, head) == label for s in sentences)) for label in names}
             for head, names in HEADS.items()
         },
-        "temperatures": training_metrics.get("cross_validation", {}),
+        "training_cross_validation": training_metrics.get("cross_validation", {}),
         "train_seconds": training_metrics.get("train_seconds"),
         "bootstrap_samples": bootstrap,
         "evaluations": {e.name: e.report(config.seed, bootstrap) for e in evaluations},

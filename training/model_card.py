@@ -69,7 +69,7 @@ def confusion_table(evaluation: dict, head: str) -> list[str]:
 
 
 def calibration_lines(report: dict) -> list[str]:
-    temperatures = report.get("temperatures", {})
+    temperatures = report.get("training_cross_validation", {})
     lines = [
         "| evaluation | head | temperature | ECE before | ECE after | low-confidence threshold "
         "| share flagged | accuracy (confident) | accuracy (flagged) |",

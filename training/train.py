@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
 import random
 import shutil
@@ -424,6 +423,12 @@ def train(config: TrainConfig) -> dict:
 
     output_dir = project_path(config.output_dir)
     if output_dir.exists():
+        # Replace only an earlier model (or nothing): never wipe an unrelated folder.
+        if any(output_dir.iterdir()) and not (output_dir / TRAIN_CONFIG_FILE).is_file():
+            raise DataError(
+                f"--output_dir {output_dir} is not empty and holds no earlier model ({TRAIN_CONFIG_FILE}); "
+                f"choose an empty or new folder."
+            )
         shutil.rmtree(output_dir)
     output_dir.mkdir(parents=True)
     network.save_pretrained(output_dir, safe_serialization=True)
@@ -463,7 +468,6 @@ def main(argv: list[str] | None = None) -> int:
         if has_model():
             logger.info("The store already has a stanceframe model; not training (--if-missing).")
             return 0
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         metrics = train(config)
     except DataError as error:
