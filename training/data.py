@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.labels import check_label
+from model.labels import LABEL_TO_ID, check_label
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED_SENTENCES = DATA_DIR / "seed_sentences.jsonl"
@@ -91,6 +91,11 @@ def load_labeled(paths: Iterable[str | Path]) -> list[LabeledSentence]:
     if not sentences:
         raise DataError("No labeled sentences were found in the given files.")
     return sentences
+
+
+def labels_of(sentences: Sequence[LabeledSentence], head: str) -> np.ndarray:
+    """Class ids of `head` ("stance" or "frame") for each sentence."""
+    return np.array([LABEL_TO_ID[head][getattr(s, head)] for s in sentences], dtype=np.int64)
 
 
 def data_hash(paths: Iterable[str | Path]) -> str:

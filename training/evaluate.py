@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.labels import HEADS, LABEL_TO_ID
+from model.labels import HEADS
 from model.predictor import (
     FRAME_CONFIDENCE_THRESHOLD,
     STANCE_CONFIDENCE_THRESHOLD,
@@ -34,6 +34,7 @@ from training.data import (
     data_hash,
     duplicate_clusters,
     grouped_folds,
+    labels_of,
     load_labeled,
 )
 from training.metrics import classification_report, expected_calibration_error
@@ -57,10 +58,6 @@ DEFAULT_CARD = PROJECT_DIR / "model" / "MODEL_CARD.md"
 DEFAULT_REPORT = PROJECT_DIR / "build" / "evaluation.json"
 EXPERIMENTS = PROJECT_DIR / "training" / "experiments.md"
 THRESHOLDS = {"stance": STANCE_CONFIDENCE_THRESHOLD, "frame": FRAME_CONFIDENCE_THRESHOLD}
-
-
-def labels_of(sentences: list[LabeledSentence], head: str) -> np.ndarray:
-    return np.array([LABEL_TO_ID[head][getattr(s, head)] for s in sentences])
 
 
 def baseline_predictions(
@@ -184,28 +181,35 @@ def subset(evaluation: Evaluation, keep: np.ndarray, name: str, description: str
 def held_out(
     name: str,
     description: str,
-    train: list[LabeledSentence],
-    test: list[LabeledSentence],
-    test_clusters: np.ndarray,
+    sentences: list[LabeledSentence],
+    clusters: np.ndarray,
+    train_mask: np.ndarray,
+    test_mask: np.ndarray,
     config: TrainConfig,
     calibration,
 ) -> Evaluation:
-    """Fit the model and the baselines on `train` and predict `test` (with the shipped model's temperatures)."""
+    """Fit the model and the baselines on the train rows and predict the test rows.
+
+    A cluster with a test sentence is kept out of training entirely; the model uses the
+    shipped model's temperatures.
+    """
     from model.predictor import Predictor
 
+    train_mask = train_mask & ~np.isin(clusters, clusters[test_mask])
+    train = [s for s, keep in zip(sentences, train_mask) if keep]
+    test = [s for s, keep in zip(sentences, test_mask) if keep]
     tokenizer = load_tokenizer(config)
     network = fit(train, tokenizer, config, description=name, seed=config.seed)
     network.config.stance_temperature = calibration.stance_temperature
     network.config.frame_temperature = calibration.frame_temperature
     network.config.stance_logit_bias = list(stance_logit_bias(config, train))
-    stance_logits, frame_logits, _ = Predictor(network, tokenizer, name).logits([s.text for s in test])
-    stance, frame = calibrated(stance_logits, frame_logits, network.config)
-    probabilities = {"stance": stance, "frame": frame}
+    calibrated_probabilities = Predictor(network, tokenizer, name).probabilities([s.text for s in test])
+    probabilities = {"stance": calibrated_probabilities.stance, "frame": calibrated_probabilities.frame}
     predicted = {"model": {head: probabilities[head].argmax(axis=1) for head in HEADS}}
     for head in HEADS:
         for system, values in baseline_predictions(train, test, head, config.seed).items():
             predicted.setdefault(system, {})[head] = values
-    return Evaluation(name, description, test, test_clusters, predicted, probabilities)
+    return Evaluation(name, description, test, clusters[test_mask], predicted, probabilities)
 
 
 def cross_source(sentences, clusters, config: TrainConfig, calibration) -> list[Evaluation]:
@@ -214,35 +218,23 @@ def cross_source(sentences, clusters, config: TrainConfig, calibration) -> list[
     if not seeds.any() or not team.any():
         logger.info("Cross-source evaluation needs both seed and team-written data; skipped.")
         return []
-    evaluations = [
-        held_out(
-            "team_to_seeds",
-            "trained on team-written data only, tested on the five seed articles",
-            [s for s, keep in zip(sentences, team) if keep],
-            [s for s, keep in zip(sentences, seeds) if keep],
-            clusters[seeds],
-            config,
-            calibration,
-        )
-    ]
     # Half of the team-written clusters, chosen by the seed, are held out as an unseen source.
     team_clusters = np.unique(clusters[team])
     held = np.random.default_rng(config.seed).permutation(team_clusters)[: len(team_clusters) // 2]
-    test_mask = team & np.isin(clusters, held)
-    # A cluster with a held-out sentence is kept out of training entirely.
-    train_mask = ~np.isin(clusters, clusters[test_mask])
-    evaluations.append(
-        held_out(
+    held_team = team & np.isin(clusters, held)
+    splits = [
+        ("team_to_seeds", "trained on team-written data only, tested on the five seed articles", team, seeds),
+        (
             "seeds_plus_half_team_to_other_half",
             "trained on the seeds and half of the team-written groups, tested on the other half",
-            [s for s, keep in zip(sentences, train_mask) if keep],
-            [s for s, keep in zip(sentences, test_mask) if keep],
-            clusters[test_mask],
-            config,
-            calibration,
-        )
-    )
-    return evaluations
+            ~held_team,
+            held_team,
+        ),
+    ]
+    return [
+        held_out(name, description, sentences, clusters, train_mask, test_mask, config, calibration)
+        for name, description, train_mask, test_mask in splits
+    ]
 
 
 def evaluate(model_ref: str | None, cross_source_enabled: bool, bootstrap: int) -> dict:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.labels import FRAME_LABELS, FRAME_TO_ID, STANCE_LABELS, STANCE_TO_ID
+from model.labels import FRAME_LABELS, STANCE_LABELS
 from training.data import (
     DATA_DIR,
     DataError,
@@ -32,6 +32,7 @@ from training.data import (
     data_hash,
     duplicate_clusters,
     grouped_folds,
+    labels_of,
     load_labeled,
 )
 from training.metrics import expected_calibration_error, macro_f1
@@ -217,8 +218,7 @@ def fit(sentences: list[LabeledSentence], tokenizer, config: TrainConfig, descri
     encoded = tokenizer(
         [s.text for s in sentences], truncation=True, max_length=config.max_length
     )["input_ids"]
-    stance = np.array([STANCE_TO_ID[s.stance] for s in sentences])
-    frame = np.array([FRAME_TO_ID[s.frame] for s in sentences])
+    stance, frame = labels_of(sentences, "stance"), labels_of(sentences, "frame")
     weights = {
         "stance": class_weights(stance, len(STANCE_LABELS)) if config.class_balanced else None,
         "frame": class_weights(frame, len(FRAME_LABELS)) if config.class_balanced else None,
@@ -296,7 +296,7 @@ def stance_logit_bias(config: TrainConfig, sentences: list[LabeledSentence]) -> 
     if config.class_balanced:
         trained = np.full(len(STANCE_LABELS), 1 / len(STANCE_LABELS))
     else:
-        counts = np.bincount([STANCE_TO_ID[s.stance] for s in sentences], minlength=len(STANCE_LABELS))
+        counts = np.bincount(labels_of(sentences, "stance"), minlength=len(STANCE_LABELS))
         trained = np.maximum(counts, 1) / max(counts.sum(), 1)
     return np.log(target / target.sum()) - np.log(trained)
 
@@ -388,8 +388,7 @@ def train(config: TrainConfig) -> dict:
         len(sentences), len(np.unique(clusters)), ", ".join(config.data_files),
     )
     tokenizer = load_tokenizer(config)
-    stance_labels = np.array([STANCE_TO_ID[s.stance] for s in sentences])
-    frame_labels = np.array([FRAME_TO_ID[s.frame] for s in sentences])
+    stance_labels, frame_labels = labels_of(sentences, "stance"), labels_of(sentences, "frame")
 
     metrics: dict = {
         "data_files": list(config.data_files),
