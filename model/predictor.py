@@ -18,8 +18,10 @@ from model.labels import FRAME_LABELS, STANCE_LABELS, check_saved_labels
 from model.segment import split_sentences
 
 DEFAULT_BATCH_SIZE = 32
-BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
-DEFAULT_BACKEND = "torch"
+BACKENDS = ("auto", "torch", "onnx-fp32", "onnx-int8")
+# `auto` is onnx-int8 when the model's int8 export passed its accuracy check at training
+# time (training/int8_check.py), else torch fp32.
+DEFAULT_BACKEND = "auto"
 # A prediction is flagged low-confidence when a head's top calibrated probability is below
 # its threshold (see the model card for how often that happens and how accurate those are).
 STANCE_CONFIDENCE_THRESHOLD = 0.5
@@ -121,6 +123,17 @@ def summarize(predictions: Sequence[SentencePrediction]) -> ArticleSummary:
     )
 
 
+def resolve_backend(model_dir: str | Path, backend: str) -> str:
+    """The backend `backend` names for the model in `model_dir` (`auto` resolved)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.")
+    if backend != "auto":
+        return backend
+    from model.onnx_backend import int8_check_passed
+
+    return "onnx-int8" if int8_check_passed(model_dir) else "torch"
+
+
 class Predictor:
     """Wraps a loaded two-head network and its tokenizer; create it once and reuse it."""
 
@@ -134,30 +147,40 @@ class Predictor:
 
     @classmethod
     def from_directory(
-        cls, model_dir: str | Path, model_tag: str | None = None, backend: str = DEFAULT_BACKEND, **kwargs
+        cls,
+        model_dir: str | Path,
+        model_tag: str | None = None,
+        backend: str = DEFAULT_BACKEND,
+        threads: int | None = None,
+        **kwargs,
     ) -> Predictor:
         """Load a `save_pretrained` folder; fails if its label lists differ from the schema.
 
-        `backend` is `torch` (fp32), `onnx-fp32` or `onnx-int8` (ONNX Runtime).
+        `backend` is `torch` (fp32), `onnx-fp32` or `onnx-int8` (ONNX Runtime), or `auto`:
+        onnx-int8 if the model's int8 check passed, else torch. `threads` sets the inference
+        threads (torch's, or the ONNX Runtime session's); None keeps the library default.
         """
         from transformers import AutoTokenizer
 
-        from model.network import StanceFrameConfig, StanceFrameModel
+        from model.config import StanceFrameConfig
 
-        if backend not in BACKENDS:
-            raise ValueError(f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.")
         model_dir = Path(model_dir)
+        backend = resolve_backend(model_dir, backend)
         config = StanceFrameConfig.from_pretrained(model_dir)
         check_saved_labels("stance", config.stance_labels, str(model_dir))
         check_saved_labels("frame", config.frame_labels, str(model_dir))
         if backend == "torch":
-            network = StanceFrameModel.from_pretrained(model_dir, config=config)
-        else:
             import torch
 
+            from model.network import StanceFrameModel
+
+            if threads:
+                torch.set_num_threads(threads)
+            network = StanceFrameModel.from_pretrained(model_dir, config=config)
+        else:
             from model.onnx_backend import OnnxNetwork
 
-            network = OnnxNetwork.load(model_dir, backend, config, threads=torch.get_num_threads())
+            network = OnnxNetwork.load(model_dir, backend, config, threads=threads)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         predictor = cls(network, tokenizer, model_tag or str(model_dir), **kwargs)
         predictor.backend = backend
@@ -202,8 +225,8 @@ class Predictor:
                     {"input_ids": [ids[i] for i in rows]}, padding=True, return_tensors="pt"
                 )
                 output = self.network(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-                stance[rows] = output.stance_logits.float().numpy()
-                frame[rows] = output.frame_logits.float().numpy()
+                stance[rows] = np.asarray(output.stance_logits, dtype=np.float32)
+                frame[rows] = np.asarray(output.frame_logits, dtype=np.float32)
         return stance, frame, truncated
 
     def probabilities(self, sentences: Sequence[str]) -> HeadProbabilities:

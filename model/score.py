@@ -190,11 +190,11 @@ class RunState:
         return cls(**json.loads(path.read_text())) if path.is_file() else None
 
 
-def run_signature(files: list[Path], args, model_tag: str, output_format: str) -> dict:
+def run_signature(files: list[Path], args, predictor, output_format: str) -> dict:
     return {
         "inputs": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
         "unit": args.unit, "text_field": args.text_field, "id_field": args.id_field,
-        "format": output_format, "model": model_tag, "backend": args.backend,
+        "format": output_format, "model": predictor.model_tag, "backend": predictor.backend,
     }
 
 
@@ -235,7 +235,7 @@ def score_to_stdout(units: Iterator[InputUnit], predictor, unit_kind: str) -> tu
 def score_to_file(files, args, predictor, output_format: str) -> RunState:
     output = Path(args.output)
     partial = output.with_name(output.name + ".partial")
-    signature = run_signature(files, args, predictor.model_tag, output_format)
+    signature = run_signature(files, args, predictor, output_format)
     state = RunState.load(partial) if partial.is_dir() else None
     if state and not args.resume:
         raise InputError(
@@ -308,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"Sentences per forward pass (default: {DEFAULT_BATCH_SIZE}).")
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
-                        help=f"Inference backend (default: {DEFAULT_BACKEND}; see the README's performance section).")
+                        help=f"Inference backend (default: {DEFAULT_BACKEND}: onnx-int8 when the model's int8 export "
+                             "passed its accuracy check, else torch; see the README's performance section).")
     parser.add_argument("--resume", action="store_true", help="Continue an interrupted run writing the same OUT.")
     parser.add_argument("--chunk-sentences", type=int, default=CHUNK_SENTENCES,
                         help=f"About this many sentences per checkpointed part (default: {CHUNK_SENTENCES}).")
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         files = expand_inputs(args.inputs)
         check_columns(files, args.text_field, args.id_field)
         predictor = Predictor.load(args.model, batch_size=args.batch_size, backend=args.backend)
+        logger.info("Scoring with %s on the %s backend", predictor.model_tag, predictor.backend)
         if args.output == "-":
             units, sentences, failed = score_to_stdout(
                 read_units(files, args.text_field, args.id_field), predictor, args.unit

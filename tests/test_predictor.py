@@ -107,7 +107,7 @@ def test_a_prior_shift_moves_probability_toward_the_favoured_class():
 def test_onnx_backends_match_the_torch_predictions(tiny_onnx_model_dir, backend):
     from model.predictor import Predictor
 
-    reference = Predictor.from_directory(tiny_onnx_model_dir).predict(SENTENCES)
+    reference = Predictor.from_directory(tiny_onnx_model_dir, backend="torch").predict(SENTENCES)
     onnx = Predictor.from_directory(tiny_onnx_model_dir, backend=backend)
     assert onnx.backend == backend
     predictions = onnx.predict(SENTENCES)
@@ -126,3 +126,37 @@ def test_an_onnx_backend_without_an_export_fails_with_the_fix(tiny_model_dir):
         Predictor.from_directory(tiny_model_dir, backend="onnx-int8")
     with pytest.raises(ValueError, match="Unknown backend 'gpu'"):
         Predictor.from_directory(tiny_model_dir, backend="gpu")
+
+
+def test_auto_backend_is_int8_only_when_the_int8_check_passed(tiny_onnx_model_dir, tmp_path):
+    import json
+    import shutil
+
+    from model.onnx_backend import INT8_CHECK_FILE, ONNX_DIR
+    from model.predictor import Predictor
+
+    folder = shutil.copytree(tiny_onnx_model_dir, tmp_path / "model")
+    assert Predictor.from_directory(folder).backend == "torch", "no check on file: fp32"
+    check = folder / ONNX_DIR / INT8_CHECK_FILE
+    check.write_text(json.dumps({"passed": False}))
+    assert Predictor.from_directory(folder).backend == "torch"
+    check.write_text(json.dumps({"passed": True}))
+    assert Predictor.from_directory(folder).backend == "onnx-int8"
+    assert Predictor.from_directory(folder, backend="torch").backend == "torch", "an explicit backend wins"
+
+
+def test_the_export_check_refuses_an_onnx_file_that_differs_from_torch(tiny_onnx_model_dir):
+    import torch
+    from transformers import AutoTokenizer
+
+    from model.network import StanceFrameModel
+    from model.onnx_backend import ONNX_DIR, ONNX_FILES, check_export
+
+    onnx_file = tiny_onnx_model_dir / ONNX_DIR / ONNX_FILES["onnx-fp32"]
+    network = StanceFrameModel.from_pretrained(tiny_onnx_model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_onnx_model_dir)
+    check_export(onnx_file, network, tokenizer)
+    with torch.no_grad():
+        network.frame_head.bias += 0.01
+    with pytest.raises(RuntimeError, match="differs from torch"):
+        check_export(onnx_file, network, tokenizer)

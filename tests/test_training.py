@@ -148,3 +148,30 @@ def test_bucketed_batches_cover_every_row_once_with_similar_lengths():
     assert spread < 30, "batches should group sentences of similar length"
     again = bucketed_batches(encoded, 16, np.random.default_rng(1))
     assert all((a == b).all() for a, b in zip(batches, again))
+
+
+def test_training_exports_onnx_and_records_the_int8_check(tiny_base, tiny_data, tmp_path):
+    from model.onnx_backend import INT8_CHECK_FILE, ONNX_DIR, ONNX_FILES
+    from training.data import SEED_SOURCE, load_labeled
+    from training.int8_check import MAX_MACRO_F1_CHANGE, MIN_AGREEMENT
+    from training.train import train
+
+    output_dir = tmp_path / "model"
+    metrics = train(tiny_train_config(tiny_base, tiny_data, output_dir, folds=0, export_onnx=True))
+    assert all((output_dir / ONNX_DIR / name).is_file() for name in ONNX_FILES.values())
+    check = json.loads((output_dir / ONNX_DIR / INT8_CHECK_FILE).read_text())
+    assert check == metrics["int8_check"]
+    seeds = [s for s in load_labeled(tiny_data) if s.source == SEED_SOURCE]
+    assert check["sentences"] == len(seeds)
+    texts = [s.text for s in seeds]
+    fp32 = Predictor.from_directory(output_dir, backend="torch").predict(texts)
+    int8 = Predictor.from_directory(output_dir, backend="onnx-int8").predict(texts)
+    for head in ("stance", "frame"):
+        same = sum(getattr(a, head) == getattr(b, head) for a, b in zip(fp32, int8)) / len(texts)
+        assert check[head]["agreement"] == pytest.approx(same, abs=1e-4)
+    expected = all(
+        check[head]["agreement"] >= MIN_AGREEMENT and abs(check[head]["macro_f1_change"]) <= MAX_MACRO_F1_CHANGE
+        for head in ("stance", "frame")
+    )
+    assert check["passed"] is expected
+    assert Predictor.from_directory(output_dir).backend == ("onnx-int8" if expected else "torch")

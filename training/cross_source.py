@@ -17,8 +17,14 @@ import sys
 import numpy as np
 
 from model.labels import HEADS, STANCE_LABELS
-from training.data import duplicate_clusters, labels_of, load_labeled
-from training.evaluate import SEED_SOURCE, TEAM_SOURCE, baseline_predictions
+from training.data import (
+    SEED_SOURCE,
+    TEAM_SOURCE,
+    duplicate_clusters,
+    labels_of,
+    load_labeled,
+)
+from training.evaluate import baseline_predictions
 from training.metrics import macro_f1
 from training.train import (
     fit,

@@ -21,6 +21,9 @@ from model.labels import LABEL_TO_ID, check_label
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED_SENTENCES = DATA_DIR / "seed_sentences.jsonl"
 TEAM_WRITTEN = DATA_DIR / "team_written.jsonl"
+# `source` of a row: the seed file's stem for seed rows, as written for team rows.
+SEED_SOURCE = SEED_SENTENCES.stem
+TEAM_SOURCE = "team-written"
 REQUIRED_FIELDS = ("id", "text", "stance", "frame")
 # Two sentences whose word 3-gram sets overlap this much are one near-duplicate cluster.
 NEAR_DUPLICATE_JACCARD = 0.5

@@ -29,6 +29,8 @@ from model.predictor import (
     calibrated,
 )
 from training.data import (
+    SEED_SOURCE,
+    TEAM_SOURCE,
     DataError,
     LabeledSentence,
     data_hash,
@@ -52,8 +54,6 @@ from training.train import (
 
 logger = logging.getLogger(__name__)
 
-SEED_SOURCE = "seed_sentences"
-TEAM_SOURCE = "team-written"
 DEFAULT_CARD = PROJECT_DIR / "model" / "MODEL_CARD.md"
 DEFAULT_REPORT = PROJECT_DIR / "build" / "evaluation.json"
 EXPERIMENTS = PROJECT_DIR / "training" / "experiments.md"
@@ -125,7 +125,7 @@ def calibration_report(probabilities: np.ndarray, truth: np.ndarray, threshold: 
 
 def cross_validated(model_dir: Path, config: TrainConfig, sentences, clusters) -> Evaluation:
     """The model's out-of-fold predictions from training, and baselines on the same folds."""
-    from model.network import StanceFrameConfig
+    from model.config import StanceFrameConfig
 
     model_config = StanceFrameConfig.from_pretrained(model_dir)
     oof = {}
@@ -264,7 +264,7 @@ def evaluate(model_ref: str | None, cross_source_enabled: bool, bootstrap: int) 
         if len(set(sources)) > 1
     ]
     if cross_source_enabled:
-        from model.network import StanceFrameConfig
+        from model.config import StanceFrameConfig
 
         evaluations += cross_source(sentences, clusters, config, StanceFrameConfig.from_pretrained(model_dir))
     return {

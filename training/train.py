@@ -27,6 +27,7 @@ import numpy as np
 from model.labels import FRAME_LABELS, STANCE_LABELS
 from training.data import (
     DATA_DIR,
+    SEED_SOURCE,
     DataError,
     LabeledSentence,
     data_hash,
@@ -166,7 +167,8 @@ def load_tokenizer(config: TrainConfig):
 
 def new_network(config: TrainConfig, seed: int):
     """The pretrained encoder with freshly initialised heads (initialisation seeded)."""
-    from model.network import StanceFrameConfig, StanceFrameModel
+    from model.config import StanceFrameConfig
+    from model.network import StanceFrameModel
 
     seed_everything(seed)
     base = base_model_dir(config)
@@ -434,8 +436,12 @@ def train(config: TrainConfig) -> dict:
     tokenizer.save_pretrained(output_dir)
     if config.export_onnx:
         from model.onnx_backend import export_onnx
+        from training.int8_check import check_int8
 
         export_onnx(output_dir)
+        seeds = [s for s in sentences if s.source == SEED_SOURCE]
+        if seeds:
+            metrics["int8_check"] = check_int8(output_dir, seeds)
     (output_dir / TRAIN_CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
     (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     if oof is not None:
@@ -452,6 +458,7 @@ def train(config: TrainConfig) -> dict:
             "data_hash": metrics["data_hash"],
             "seed": config.seed,
             "metrics": metrics.get("cross_validation", {}),
+            "int8_check": metrics.get("int8_check", {}),
             "library_versions": library_versions(),
             "train_config": asdict(config),
         }
