@@ -30,6 +30,7 @@ def test_classify_returns_one_labeled_prediction_per_sentence_in_order(client, r
     sentences = ["China will play a constructive role.", "Critics dismissed the plan.", "Xi visits Moscow."]
     response = client.post("/classify", json={"sentences": sentences})
     assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
     predictions = response.json()
     assert len(predictions) == 3
     # The same predictor as batch scoring: identical labels and probabilities.
@@ -60,6 +61,7 @@ def test_model_info_reports_tag_labels_limits_and_metrics(client, registered_tag
     assert response.status_code == 200
     info = response.json()
     assert info["tag"] == registered_tag
+    assert info["backend"] == "torch", "the tiny model has no int8 check, so auto serves fp32"
     assert info["stance_labels"] == list(STANCE_LABELS) and info["frame_labels"] == list(FRAME_LABELS)
     assert set(info["metrics"]) == {"stance", "frame"} and "macro_f1" in info["metrics"]["stance"]
     assert info["limits"]["max_sentences"] >= 1
@@ -118,6 +120,8 @@ def test_openapi_document_is_complete_with_no_unresolved_refs(client):
     collect(spec)
     assert refs and all(ref.split("/")[-1] in schemas for ref in refs)
     assert schemas["Prediction"]["properties"]["stance"]["enum"] == list(STANCE_LABELS)
+    classify_200 = spec["paths"]["/classify"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert classify_200["type"] == "array" and classify_200["items"]["$ref"].endswith("/Prediction")
     assert schemas["Prediction"]["properties"]["stance_scores"]["description"]
 
 
