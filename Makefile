@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 STANCEFRAME := $(VENV)/bin/stanceframe
 INSTALLED := $(VENV)/.installed
 PORT ?= 3000
-# The browser test drives Debian's Chromium; installing it needs root.
+# The browser test drives Debian's Chromium, and the load tests wrk; installing them needs root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Nothing may download a model or dataset at run time.
@@ -20,7 +20,7 @@ $(INSTALLED): pyproject.toml
 	# torch first, pinned: its CPU wheel is on local disk, anything else pulls CUDA wheels.
 	$(PYTHON) -m pip install --quiet torch==2.13.0
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
-	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	command -v chromium >/dev/null && command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium wrk; }
 	touch $@
 
 install: $(INSTALLED)

@@ -1,32 +1,38 @@
 """`python -m service.loadtest`: measure the served model under load (a script, not a test).
 
-For each `--setting WORKERS:TORCH_THREADS` it starts `bentoml serve` on a free port, and
-prints one JSON line with:
+For each `--setting WORKERS:THREADS` it starts `bentoml serve` on a free port, and prints
+one JSON line with:
 - cold start: seconds from launch to the first 200 from /readyz;
 - p50/p95/p99 latency of single-sentence /classify calls from 1 client;
-- throughput (sentences/s) with 16 and 64 concurrent clients (an asyncio httpx load generator);
+- throughput (sentences/s, one sentence per request) with 16 and 64 concurrent clients;
+- CPU time per request of the server and of the load generator, so the throughput can be
+  set against what two cores allow;
 - peak RSS of the server's process tree, and per worker process.
+
+The load generator is wrk (Debian package `wrk`; `make bench` installs it), driven by
+`loadtest.lua`: a compiled client costs the two shared cores far less than a Python one.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
+import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 logger = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+WRK_SCRIPT = Path(__file__).with_name("loadtest.lua")
 SENTENCES = [
     line["text"]
     for line in map(json.loads, (PROJECT_DIR / "training/data/team_written.jsonl").read_text().splitlines())
@@ -39,8 +45,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def tree_rss(root: int) -> dict[int, int]:
-    """RSS in bytes of `root` and all its descendants, from /proc."""
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -48,16 +54,36 @@ def tree_rss(root: int) -> dict[int, int]:
         except OSError:
             continue
         children.setdefault(int(fields["PPid"]), []).append(int(status.parent.name))
-    rss, stack = {}, [root]
+    tree, stack = [], [root]
     while stack:
         pid = stack.pop()
+        tree.append(pid)
+        stack.extend(children.get(pid, []))
+    return tree
+
+
+def tree_rss(root: int) -> dict[int, int]:
+    """RSS in bytes of each process of the tree under `root`."""
+    rss = {}
+    for pid in process_tree(root):
         try:
-            pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+            rss[pid] = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except OSError:
             continue
-        rss[pid] = pages * os.sysconf("SC_PAGE_SIZE")
-        stack.extend(children.get(pid, []))
     return rss
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds used so far by the processes of the tree under `root`."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler(threading.Thread):
@@ -73,38 +99,47 @@ class RssSampler(threading.Thread):
             self.peak_process = max(self.peak_process, max(rss.values(), default=0))
 
 
-async def closed_loop(url: str, clients: int, seconds: float) -> tuple[list[float], dict[int, int]]:
-    """`clients` concurrent clients, each sending one sentence per request back to back."""
-    import httpx
-
-    latencies: list[float] = []
-    errors: dict[int, int] = {}
-    deadline = time.perf_counter() + seconds
-
-    async def client(number: int, http: httpx.AsyncClient) -> None:
-        i = number
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            response = await http.post(f"{url}/classify", json={"sentences": [SENTENCES[i % len(SENTENCES)]]})
-            if response.status_code == 200:
-                latencies.append(time.perf_counter() - started)
-            else:
-                errors[response.status_code] = errors.get(response.status_code, 0) + 1
-            i += clients
-
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-        await asyncio.gather(*(client(n, http) for n in range(clients)))
-    return latencies, errors
+def wrk_binary() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("The load generator wrk is not installed: `apt-get install wrk` (`make bench` does it).")
+    return wrk
 
 
-def measure(setting: str, seconds: float, backend: str = "torch") -> dict:
+def wrk_load(url: str, clients: int, seconds: float, bodies: Path, server_pid: int) -> dict:
+    """`clients` connections, each sending one sentence per request back to back, for `seconds`."""
+    server_cpu = tree_cpu_seconds(server_pid)
+    wrk_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = subprocess.run(
+        [wrk_binary(), "--threads", "1", "--connections", str(clients), "--duration", f"{seconds:g}s",
+         "--timeout", "60s", "--script", str(WRK_SCRIPT), url],
+        env=os.environ | {"STANCEFRAME_LOADTEST_BODIES": str(bodies)}, capture_output=True, text=True, check=True,
+    )
+    server_cpu = tree_cpu_seconds(server_pid) - server_cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = after.ru_utime + after.ru_stime - wrk_cpu.ru_utime - wrk_cpu.ru_stime
+    summary = json.loads(next(line for line in run.stdout.splitlines() if line.startswith("LOADTEST "))[9:])
+    duration = summary["duration_us"] / 1e6
+    answered = summary["requests"] - summary["non_2xx"]
+    return {
+        "sentences_per_s": round(answered / duration, 1),
+        **{f"p{q}_ms": round(summary[f"p{q}_us"] / 1000, 1) for q in (50, 95, 99)},
+        "non_2xx": summary["non_2xx"],
+        "socket_errors": summary["socket_errors"] + summary["timeouts"],
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(summary["requests"], 1), 2),
+        "loadgen_cpu_ms_per_request": round(1000 * wrk_cpu / max(summary["requests"], 1), 2),
+        "cpu_cores_busy": round((server_cpu + wrk_cpu) / duration, 2),
+    }
+
+
+def measure(setting: str, seconds: float, backend: str = "auto") -> dict:
+    """Serve with `setting` (WORKERS:THREADS) and `backend`; cold start, latency, throughput, RSS."""
     import httpx
 
     workers, threads = setting.split(":")
+    wrk_binary()
     port = free_port()
-    env = os.environ | {"STANCEFRAME_WORKERS": workers, "STANCEFRAME_TORCH_THREADS": threads, "STANCEFRAME_BACKEND": backend,
-                        "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    env = os.environ | {"STANCEFRAME_WORKERS": workers, "STANCEFRAME_THREADS": threads, "STANCEFRAME_BACKEND": backend}
     started = time.perf_counter()
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("bentoml")), "serve", "service.service:StanceFrame",
@@ -125,19 +160,17 @@ def measure(setting: str, seconds: float, backend: str = "torch") -> dict:
                 raise RuntimeError(f"the server did not become ready (setting {setting})")
             time.sleep(0.05)
         cold_start = time.perf_counter() - started
-        single, _ = asyncio.run(closed_loop(url, 1, seconds))
-        result = {
-            "setting": {"workers": int(workers), "torch_threads": int(threads), "backend": backend},
+        served_backend = httpx.post(f"{url}/model_info", json={}, timeout=10).json()["backend"]
+        result: dict = {
+            "setting": {"workers": int(workers), "threads": int(threads), "backend": served_backend},
             "cold_start_s": round(cold_start, 2),
-            "single_client": {f"p{q}_ms": round(float(np.percentile(single, q)) * 1000, 1) for q in (50, 95, 99)},
         }
-        for clients in (16, 64):
-            latencies, errors = asyncio.run(closed_loop(url, clients, seconds))
-            result[f"clients_{clients}"] = {
-                "sentences_per_s": round(len(latencies) / seconds, 1),
-                "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 1),
-                "non_200": errors,
-            }
+        with tempfile.TemporaryDirectory() as folder:
+            bodies = Path(folder) / "bodies.jsonl"
+            bodies.write_text("".join(json.dumps({"sentences": [s]}) + "\n" for s in SENTENCES))
+            for clients in (1, 16, 64):
+                logger.info("%s, %s: %d client(s) for %g s", setting, served_backend, clients, seconds)
+                result[f"clients_{clients}"] = wrk_load(url, clients, seconds, bodies, server.pid)
         result["peak_rss_mb"] = {"total": round(sampler.peak_total / 2**20), "largest_process": round(sampler.peak_process / 2**20)}
         return result
     finally:
@@ -148,10 +181,11 @@ def measure(setting: str, seconds: float, backend: str = "torch") -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.loadtest", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--setting", nargs="+", default=["1:2", "2:1", "1:1"],
-                        help="WORKERS:TORCH_THREADS settings to compare (default: 1:2 2:1 1:1).")
+    parser.add_argument("--setting", nargs="+", default=["2:1", "1:2", "1:1"],
+                        help="WORKERS:THREADS settings to compare (default: 2:1 1:2 1:1).")
     parser.add_argument("--seconds", type=float, default=10.0, help="Duration of each load phase.")
-    parser.add_argument("--backend", default="torch", help="Inference backend of the served model (default: torch).")
+    parser.add_argument("--backend", default="auto",
+                        help="Inference backend of the served model (default: auto, as the service).")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -127,6 +127,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class ServedURL(str):
+    """The base URL of the served service, carrying the server's process id."""
+
+    pid: int
+
+
 @pytest.fixture(scope="session")
 def served_url(registered_tag, tmp_path_factory):
     """One real `bentoml serve` of the service on a free port, shared by the served tests."""
@@ -138,7 +144,8 @@ def served_url(registered_tag, tmp_path_factory):
             [str(bentoml_cli), "serve", "service.service:StanceFrame", "--host", "127.0.0.1", "--port", str(port)],
             cwd=PROJECT_DIR, env=os.environ.copy(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = ServedURL(f"http://127.0.0.1:{port}")
+    url.pid = server.pid
     try:
         deadline = time.monotonic() + 120
         while True:

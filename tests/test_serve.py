@@ -39,6 +39,17 @@ def test_raw_http_calls_and_a_400(served_url):
     assert httpx.get(f"{served_url}/metrics", timeout=30).status_code == 200
 
 
+def test_the_wrk_load_generator_reports_answers_latency_and_cpu(served_url, tmp_path):
+    from service.loadtest import wrk_load
+
+    bodies = tmp_path / "bodies.jsonl"
+    bodies.write_text('{"sentences": ["Xi will visit Moscow."]}\n{"sentences": ["Critics dismissed the plan."]}\n')
+    result = wrk_load(served_url, clients=2, seconds=2, bodies=bodies, server_pid=served_url.pid)
+    assert result["sentences_per_s"] > 0 and result["non_2xx"] == 0 and result["socket_errors"] == 0
+    assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
+    assert result["server_cpu_ms_per_request"] > 0 and result["loadgen_cpu_ms_per_request"] > 0
+
+
 def test_schemathesis_finds_no_5xx_in_generated_requests(served_url, tmp_path):
     # The schemathesis CLI, not its pytest plugin: the plugin does not support pytest 9 yet.
     schemathesis_cli = Path(sys.executable).with_name("schemathesis")
