@@ -99,6 +99,21 @@ def test_evaluation_report_and_model_card_have_the_expected_structure(tiny_model
     card = card_path.read_text()
     for heading in ("## Intended use", "## Known limits", "TF-IDF + logistic regression", "Majority class", "## Calibration"):
         assert heading in card
+    assert "Served as torch fp32 (no int8 check recorded)" in card, "the tiny model was trained without ONNX"
+
+
+def test_the_model_card_names_the_served_precision_and_its_int8_figures():
+    from training.model_card import serving_precision
+
+    check = {
+        "corpus": "labeled seed sentences", "sentences": 102, "passed": True,
+        "stance": {"agreement": 1.0, "macro_f1_change": 0.0},
+        "frame": {"agreement": 0.9902, "macro_f1_change": -0.004},
+    }
+    line = serving_precision(check)
+    assert "as ONNX Runtime int8" in line and "102 labeled seed sentences" in line
+    assert "frame labels agree on 99.0%, macro-F1 change -0.004" in line
+    assert "torch fp32 (int8 failed the check)" in serving_precision(check | {"passed": False})
 
 
 def test_evaluate_refuses_a_model_trained_on_other_data(tiny_model_dir, tmp_path):

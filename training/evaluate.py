@@ -279,6 +279,7 @@ def evaluate(model_ref: str | None, cross_source_enabled: bool, bootstrap: int) 
         },
         "training_cross_validation": training_metrics.get("cross_validation", {}),
         "train_seconds": training_metrics.get("train_seconds"),
+        "int8_check": training_metrics.get("int8_check", {}),
         "bootstrap_samples": bootstrap,
         "evaluations": {e.name: e.report(config.seed, bootstrap) for e in evaluations},
     }

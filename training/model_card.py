@@ -95,6 +95,22 @@ def calibration_lines(report: dict) -> list[str]:
     return lines
 
 
+def serving_precision(int8_check: dict) -> str:
+    """Which backend `auto` serves, and the int8 check behind it; the results below are fp32."""
+    if not int8_check:
+        return "- Served as torch fp32 (no int8 check recorded); the results below are of the fp32 network."
+    figures = "; ".join(
+        f"{head} labels agree on {int8_check[head]['agreement']:.1%}, macro-F1 change "
+        f"{int8_check[head]['macro_f1_change']:+.3f}"
+        for head in HEADS
+    )
+    backend = "ONNX Runtime int8" if int8_check["passed"] else "torch fp32 (int8 failed the check)"
+    return (
+        f"- Served by default as {backend}. int8 against fp32 on the {int8_check['sentences']} "
+        f"{int8_check['corpus']}: {figures}. The results below are of the fp32 network."
+    )
+
+
 def render_model_card(report: dict, experiments: Path) -> str:
     counts = report["label_counts"]
     lines = [
@@ -110,6 +126,7 @@ def render_model_card(report: dict, experiments: Path) -> str:
         "- Stance labels: " + ", ".join(f"{k} {v}" for k, v in counts["stance"].items()),
         "- Frame labels: " + ", ".join(f"{k} {v}" for k, v in counts["frame"].items()),
         f"- Training time (cross-validation + final fit, 2 CPU cores): {report.get('train_seconds')} s",
+        serving_precision(report.get("int8_check") or {}),
         "",
         INTENDED_USE,
         "## Results",
