@@ -88,7 +88,6 @@ def export_onnx(model_dir: str | Path) -> dict[str, Path]:
 
 def check_export(path: Path, network, tokenizer, tolerance: float = 1e-3) -> None:
     """Fail unless the ONNX file at `path` gives the torch network's logits on a fresh batch shape."""
-    import numpy as np
     import onnxruntime
     import torch
 

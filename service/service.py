@@ -104,8 +104,9 @@ class StanceFrame:
 
     # One request may carry MAX_SENTENCES sentences, and a request larger than the batch
     # cap would be refused, so the cap is at least that.
-    # The latency budget covers a full queue: at ~90 sentences/s, 64 single-sentence clients
-    # wait ~0.7 s; a tighter budget turned that load into 503s (README, "Thread settings").
+    # The latency budget covers a full queue: on the fp32 backend (~90 sentences/s), 64
+    # single-sentence clients wait ~0.7 s; a tighter budget turned that into 503s (README,
+    # "Thread settings").
     @bentoml.api(batchable=True, max_batch_size=max(MAX_SENTENCES, 128), max_latency_ms=2000)
     def classify(self, sentences: SentenceList) -> ClassifyResponse:
         """Label each sentence with stance and frame; the predictions come back in order."""
