@@ -1,6 +1,8 @@
 """The two-head network: one MiniLM/BERT encoder, mean pooling, a stance and a frame head.
 
-One forward pass gives both heads' logits. The label lists, the per-head calibration
+One forward pass gives both heads' logits. The input may carry context as a second
+segment (token type 1, `model/encoding.py`); pooling averages the sentence's own tokens
+only. The label lists, the per-head calibration
 temperatures and the training window live in the config (`model/config.py`), so
 `save_pretrained` writes everything the predictor needs next to the safetensors weights.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import BertModel
@@ -48,14 +51,39 @@ class StanceFrameModel(BertPreTrainedModel):
         self.frame_head = nn.Linear(config.hidden_size, len(config.frame_labels))
         self.post_init()
 
-    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    def pooled(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean of the last hidden states over the sentence's tokens (segment 0), context excluded."""
+        hidden = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        sentence = attention_mask if token_type_ids is None else attention_mask * (token_type_ids == 0)
+        mask = sentence.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StanceFrameOutput:
-        features = self.dropout(self.pooled(input_ids, attention_mask))
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> StanceFrameOutput:
+        features = self.dropout(self.pooled(input_ids, attention_mask, token_type_ids))
         return StanceFrameOutput(
             stance_logits=self.stance_head(features),
             frame_logits=self.frame_head(features),
         )
+
+
+class TorchNetwork:
+    """A `StanceFrameModel` called like `OnnxNetwork`: numpy arrays in, numpy logits out."""
+
+    def __init__(self, module: StanceFrameModel):
+        self.module = module.eval()
+        self.config = module.config
+
+    def __call__(self, input_ids, attention_mask, token_type_ids) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            output = self.module(
+                input_ids=torch.from_numpy(input_ids),
+                attention_mask=torch.from_numpy(attention_mask),
+                token_type_ids=torch.from_numpy(token_type_ids),
+            )
+        return output.stance_logits.numpy(), output.frame_logits.numpy()

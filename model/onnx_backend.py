@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 ONNX_DIR = "onnx"
 ONNX_FILES = {"onnx-fp32": "model.onnx", "onnx-int8": "model.int8.onnx"}
-INPUT_NAMES = ["input_ids", "attention_mask"]
+INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 OUTPUT_NAMES = ["stance_logits", "frame_logits"]
 # Written by training (`training/int8_check.py`): did int8 keep the fp32 labels?
 INT8_CHECK_FILE = "int8_check.json"
@@ -54,11 +53,13 @@ def export_onnx(model_dir: str | Path) -> dict[str, Path]:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids, attention_mask):
-            output = self.inner(input_ids=input_ids, attention_mask=attention_mask)
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            output = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
             return output.stance_logits, output.frame_logits
 
-    sample = tokenizer(["A sample sentence for tracing.", "Short."], return_tensors="pt", padding=True)
+    sample = tokenizer(
+        ["A sample sentence for tracing.", "Short."], ["Its context.", ""], return_tensors="pt", padding=True
+    )
     folder = model_dir / ONNX_DIR
     folder.mkdir(exist_ok=True)
     paths = {backend: folder / name for backend, name in ONNX_FILES.items()}
@@ -69,7 +70,7 @@ def export_onnx(model_dir: str | Path) -> dict[str, Path]:
         # eval() on the wrapper: the exporter restores the wrapper's mode afterwards, and a
         # wrapper in training mode would switch dropout on in `network` (check_export saw it).
         TwoHeads(network).eval(),
-        (sample["input_ids"], sample["attention_mask"]),
+        tuple(sample[name] for name in INPUT_NAMES),
         str(paths["onnx-fp32"]),
         input_names=INPUT_NAMES,
         output_names=OUTPUT_NAMES,
@@ -93,10 +94,11 @@ def check_export(path: Path, network, tokenizer, tolerance: float = 1e-3) -> Non
 
     probe = tokenizer(
         ["One.", "A longer sentence than the tracing sample, so that the padding differs.", "Two words"],
+        ["", "Some context of another length.", "More"],
         return_tensors="pt", padding=True,
     )
     with torch.inference_mode():
-        expected = network(input_ids=probe["input_ids"], attention_mask=probe["attention_mask"])
+        expected = network(**{name: probe[name] for name in INPUT_NAMES})
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     found = session.run(OUTPUT_NAMES, {name: probe[name].numpy() for name in INPUT_NAMES})
     gap = max(
@@ -113,16 +115,8 @@ def int8_check_passed(model_dir: str | Path) -> bool:
     return path.is_file() and json.loads(path.read_text()).get("passed") is True
 
 
-@dataclass
-class HeadLogits:
-    """Raw logits of both heads, as numpy arrays (the fields of `StanceFrameOutput`)."""
-
-    stance_logits: np.ndarray
-    frame_logits: np.ndarray
-
-
 class OnnxNetwork:
-    """An ONNX Runtime session called like `StanceFrameModel`, with numpy logits out."""
+    """An ONNX Runtime session called like `TorchNetwork`: numpy arrays in, numpy logits out."""
 
     def __init__(self, path: str | Path, config, threads: int | None = None):
         import onnxruntime
@@ -134,14 +128,11 @@ class OnnxNetwork:
         self.config = config
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def eval(self) -> OnnxNetwork:
-        return self
-
-    def __call__(self, input_ids, attention_mask) -> HeadLogits:
+    def __call__(self, input_ids, attention_mask, token_type_ids) -> tuple[np.ndarray, np.ndarray]:
         stance, frame = self.session.run(
-            OUTPUT_NAMES, {"input_ids": np.asarray(input_ids), "attention_mask": np.asarray(attention_mask)}
+            OUTPUT_NAMES, {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         )
-        return HeadLogits(stance_logits=stance, frame_logits=frame)
+        return stance, frame
 
     @classmethod
     def load(cls, model_dir: str | Path, backend: str, config, threads: int | None = None) -> OnnxNetwork:

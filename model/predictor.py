@@ -1,8 +1,10 @@
 """The one predictor behind the HTTP service, the batch CLI and evaluation.
 
-Sentences in, stance and frame with calibrated probabilities out. Inputs are sorted by
-token length and batched with dynamic padding under `torch.inference_mode`; a sentence
-longer than the model window is truncated explicitly and flagged.
+Sentences (with optional context) in, stance and frame with calibrated probabilities
+out. Inputs are encoded by `model/encoding.py`, sorted by token length and batched with
+dynamic padding; a sentence longer than the model window is truncated explicitly and
+flagged. The network is a torch module or an ONNX Runtime session behind one numpy
+interface; torch is imported only to load the torch backend.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.encoding import article_contexts, encode, pad_batch
 from model.labels import FRAME_LABELS, STANCE_LABELS, check_saved_labels
 from model.segment import split_sentences
 
@@ -22,10 +25,6 @@ BACKENDS = ("auto", "torch", "onnx-fp32", "onnx-int8")
 # `auto` is onnx-int8 when the model's int8 export passed its accuracy check at training
 # time (training/int8_check.py), else torch fp32.
 DEFAULT_BACKEND = "auto"
-# A prediction is flagged low-confidence when a head's top calibrated probability is below
-# its threshold (see the model card for how often that happens and how accurate those are).
-STANCE_CONFIDENCE_THRESHOLD = 0.5
-FRAME_CONFIDENCE_THRESHOLD = 0.4
 
 
 @dataclass
@@ -91,7 +90,7 @@ def calibrated(stance_logits: np.ndarray, frame_logits: np.ndarray, config) -> t
     """The probabilities the product reports, from raw logits and the model config."""
     return (
         softmax(stance_logits, config.stance_temperature, config.stance_logit_bias),
-        softmax(frame_logits, config.frame_temperature),
+        softmax(frame_logits, config.frame_temperature, config.frame_logit_bias),
     )
 
 
@@ -135,15 +134,27 @@ def resolve_backend(model_dir: str | Path, backend: str) -> str:
 
 
 class Predictor:
-    """Wraps a loaded two-head network and its tokenizer; create it once and reuse it."""
+    """Wraps a loaded two-head network and its tokenizer; create it once and reuse it.
 
-    def __init__(self, network, tokenizer, model_tag: str, batch_size: int = DEFAULT_BATCH_SIZE):
-        self.network = network.eval()
+    `network` is called with numpy `input_ids`, `attention_mask` and `token_type_ids` and
+    returns numpy (stance, frame) logits: `TorchNetwork` or `OnnxNetwork`.
+    """
+
+    def __init__(self, network, tokenizer, model_tag: str, batch_size: int = DEFAULT_BATCH_SIZE, backend: str = "torch"):
+        self.network = network
+        self.config = network.config
         self.tokenizer = tokenizer
         self.model_tag = model_tag
         self.batch_size = batch_size
-        self.backend = "torch"
-        self.max_length = int(network.config.max_seq_length)
+        self.backend = backend
+        self.max_length = int(self.config.max_seq_length)
+
+    @classmethod
+    def for_module(cls, module, tokenizer, model_tag: str, **kwargs) -> Predictor:
+        """A predictor around an in-memory torch `StanceFrameModel` (training and evaluation)."""
+        from model.network import TorchNetwork
+
+        return cls(TorchNetwork(module), tokenizer, model_tag, **kwargs)
 
     @classmethod
     def from_directory(
@@ -172,19 +183,17 @@ class Predictor:
         if backend == "torch":
             import torch
 
-            from model.network import StanceFrameModel
+            from model.network import StanceFrameModel, TorchNetwork
 
             if threads:
                 torch.set_num_threads(threads)
-            network = StanceFrameModel.from_pretrained(model_dir, config=config)
+            network = TorchNetwork(StanceFrameModel.from_pretrained(model_dir, config=config))
         else:
             from model.onnx_backend import OnnxNetwork
 
             network = OnnxNetwork.load(model_dir, backend, config, threads=threads)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        predictor = cls(network, tokenizer, model_tag or str(model_dir), **kwargs)
-        predictor.backend = backend
-        return predictor
+        return cls(network, tokenizer, model_tag or str(model_dir), backend=backend, **kwargs)
 
     @classmethod
     def load(cls, ref: str | None = None, **kwargs) -> Predictor:
@@ -194,49 +203,51 @@ class Predictor:
         model_dir, tag = resolve_model(ref)
         return cls.from_directory(model_dir, tag, **kwargs)
 
-    def _encode(self, sentences: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:
-        """Token ids per sentence, cut to the window explicitly, and which ones were cut."""
-        encoded = self.tokenizer(list(sentences), add_special_tokens=True, truncation=False)["input_ids"]
-        truncated = np.array([len(ids) > self.max_length for ids in encoded], dtype=bool)
-        sep = self.tokenizer.sep_token_id
-        ids = [seq[: self.max_length - 1] + [sep] if cut else seq for seq, cut in zip(encoded, truncated)]
-        return ids, truncated
+    @property
+    def uses_context(self) -> bool:
+        """Whether the model was trained to read context (`contexts` are ignored otherwise)."""
+        return self.config.context_mode != "none"
 
-    def logits(self, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def contexts_of(self, texts: Sequence[str]) -> list[str] | None:
+        """The context of each sentence of one article, by the model's context mode."""
+        return article_contexts(texts, self.config.context_mode) if self.uses_context else None
+
+    def logits(
+        self, sentences: Sequence[str], contexts: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw stance and frame logits in input order, and the truncation flags."""
-        import torch
-
-        n_stance = len(self.network.config.stance_labels)
-        n_frame = len(self.network.config.frame_labels)
+        n_stance, n_frame = len(self.config.stance_labels), len(self.config.frame_labels)
         if not sentences:
             return (
                 np.zeros((0, n_stance), dtype=np.float32),
                 np.zeros((0, n_frame), dtype=np.float32),
                 np.zeros(0, dtype=bool),
             )
-        ids, truncated = self._encode(sentences)
-        order = np.argsort([len(seq) for seq in ids], kind="stable")
-        stance = np.empty((len(ids), n_stance), dtype=np.float32)
-        frame = np.empty((len(ids), n_frame), dtype=np.float32)
-        with torch.inference_mode():
-            for begin in range(0, len(order), self.batch_size):
-                rows = order[begin : begin + self.batch_size]
-                batch = self.tokenizer.pad(
-                    {"input_ids": [ids[i] for i in rows]}, padding=True, return_tensors="pt"
-                )
-                output = self.network(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-                stance[rows] = np.asarray(output.stance_logits, dtype=np.float32)
-                frame[rows] = np.asarray(output.frame_logits, dtype=np.float32)
-        return stance, frame, truncated
+        encoded = encode(
+            self.tokenizer,
+            sentences,
+            contexts if self.uses_context else None,
+            self.max_length,
+            self.config.context_max_tokens,
+        )
+        order = np.argsort(encoded.lengths(), kind="stable")
+        stance = np.empty((len(encoded), n_stance), dtype=np.float32)
+        frame = np.empty((len(encoded), n_frame), dtype=np.float32)
+        for begin in range(0, len(order), self.batch_size):
+            rows = order[begin : begin + self.batch_size]
+            stance[rows], frame[rows] = self.network(**pad_batch(encoded, rows, self.tokenizer.pad_token_id))
+        return stance, frame, encoded.truncated
 
-    def probabilities(self, sentences: Sequence[str]) -> HeadProbabilities:
-        stance_logits, frame_logits, truncated = self.logits(sentences)
-        stance, frame = calibrated(stance_logits, frame_logits, self.network.config)
+    def probabilities(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> HeadProbabilities:
+        stance_logits, frame_logits, truncated = self.logits(sentences, contexts)
+        stance, frame = calibrated(stance_logits, frame_logits, self.config)
         return HeadProbabilities(stance=stance, frame=frame, truncated=truncated)
 
-    def predict(self, sentences: Sequence[str]) -> list[SentencePrediction]:
+    def predict(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> list[SentencePrediction]:
         """Stance, frame and their full probability distributions for each sentence."""
-        probs = self.probabilities(sentences)
+        probs = self.probabilities(sentences, contexts)
+        stance_threshold = self.config.stance_confidence_threshold
+        frame_threshold = self.config.frame_confidence_threshold
         predictions = []
         for stance_row, frame_row, truncated in zip(probs.stance, probs.frame, probs.truncated):
             stance_top, frame_top = int(stance_row.argmax()), int(frame_row.argmax())
@@ -246,19 +257,17 @@ class Predictor:
                     stance_scores={label: float(p) for label, p in zip(STANCE_LABELS, stance_row)},
                     frame=FRAME_LABELS[frame_top],
                     frame_scores={label: float(p) for label, p in zip(FRAME_LABELS, frame_row)},
-                    low_confidence=bool(
-                        stance_row[stance_top] < STANCE_CONFIDENCE_THRESHOLD
-                        or frame_row[frame_top] < FRAME_CONFIDENCE_THRESHOLD
-                    ),
+                    low_confidence=bool(stance_row[stance_top] < stance_threshold or frame_row[frame_top] < frame_threshold),
                     truncated=bool(truncated),
                 )
             )
         return predictions
 
     def analyze(self, text: str) -> ArticleAnalysis:
-        """Split an article into sentences (offsets into `text`), label each, and summarize."""
+        """Split an article into sentences (offsets into `text`), label each in context, and summarize."""
         segments = split_sentences(text)
-        predictions = self.predict([segment.text for segment in segments])
+        texts = [segment.text for segment in segments]
+        predictions = self.predict(texts, self.contexts_of(texts))
         sentences = [
             SentenceAnalysis(**asdict(prediction), index=i, start=seg.start, end=seg.end, text=seg.text)
             for i, (seg, prediction) in enumerate(zip(segments, predictions))

@@ -132,12 +132,19 @@ class ModelInfo(BaseModel):
     )
     stance_labels: list[str] = Field(description="Stance labels in class-id order.", examples=[list(STANCE_LABELS)])
     frame_labels: list[str] = Field(description="Frame labels in class-id order.", examples=[list(FRAME_LABELS)])
+    context_mode: str = Field(
+        description="What the model reads with each sentence: none, previous (the previous sentence) or "
+        "headline_previous (the article's first line and the previous sentence).",
+        examples=["headline_previous"],
+    )
     low_confidence_thresholds: dict[str, float] = Field(
-        description="A head's top probability below this flags low_confidence.", examples=[{"stance": 0.5, "frame": 0.4}]
+        description="A head's top probability below this flags low_confidence (chosen on the development set).",
+        examples=[{"stance": 0.62, "frame": 0.48}],
     )
     limits: dict[str, int] = Field(description="Request caps.", examples=[{"max_sentences": MAX_SENTENCES}])
     data_hash: str = Field(description="SHA-256 of the training data files.", examples=["481a8656..."])
     metrics: dict[str, dict[str, float]] = Field(
-        description="Cross-validated training metrics per head (macro_f1, accuracy, ece, temperature, ...).",
+        description="Development-set metrics per head (macro_f1, accuracy, ece, temperature, ...), with the "
+        "calibration fitted on that set; the model card has the cross-fitted figures.",
         examples=[{"stance": {"macro_f1": 0.81}, "frame": {"macro_f1": 0.76}}],
     )

@@ -120,26 +120,29 @@ class StanceFrame:
 
     @bentoml.api
     def model_info(self) -> ModelInfo:
-        """The serving model's tag, label sets, thresholds, request caps and training metrics."""
-        from model.predictor import (
-            FRAME_CONFIDENCE_THRESHOLD,
-            STANCE_CONFIDENCE_THRESHOLD,
-        )
-
-        metrics = self.metadata.get("metrics", {})
+        """The serving model's tag, label sets, thresholds, request caps and development-set metrics."""
+        config = self._ready_predictor().config
+        dev = self.metadata.get("metrics", {}).get("dev", {})
         return ModelInfo(
             tag=self.model_tag,
             backend=self.backend,
             stance_labels=list(STANCE_LABELS),
             frame_labels=list(FRAME_LABELS),
-            low_confidence_thresholds={"stance": STANCE_CONFIDENCE_THRESHOLD, "frame": FRAME_CONFIDENCE_THRESHOLD},
+            context_mode=config.context_mode,
+            low_confidence_thresholds={
+                head: getattr(config, f"{head}_confidence_threshold") for head in ("stance", "frame")
+            },
             limits={
                 "max_sentences": MAX_SENTENCES,
                 "max_sentence_chars": MAX_SENTENCE_CHARS,
                 "max_article_chars": MAX_ARTICLE_CHARS,
             },
             data_hash=self.metadata.get("data_hash", ""),
-            metrics={head: metrics[head] for head in ("stance", "frame") if head in metrics},
+            metrics={
+                head: {name: value for name, value in dev[head].items() if isinstance(value, float)}
+                for head in ("stance", "frame")
+                if head in dev
+            },
         )
 
 

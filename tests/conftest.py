@@ -66,9 +66,12 @@ def tiny_base(tmp_path_factory) -> Path:
     return folder
 
 
+DEV_ARTICLES = ("003_990ab1c8f623fd39", "004_fcae2c39dca2a294")
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> list[Path]:
-    """A few seed and team-written rows, in files named like the real ones."""
+    """A few seed-article and team-written rows, in files named like the real ones."""
     folder = tmp_path_factory.mktemp("tiny-data")
     return [
         write_jsonl(folder / "seed_sentences.jsonl", read_jsonl(SEED_SENTENCES)[:24]),
@@ -76,18 +79,27 @@ def tiny_data(tmp_path_factory) -> list[Path]:
     ]
 
 
-def tiny_train_config(tiny_base: Path, data_files: list[Path], output_dir: Path, **overrides):
-    from training.train import TrainConfig
+@pytest.fixture(scope="session")
+def tiny_dev(tmp_path_factory) -> Path:
+    """A development file: every sentence of two seed articles that the tiny training data lacks."""
+    rows = [row for row in read_jsonl(SEED_SENTENCES) if row["article"] in DEV_ARTICLES]
+    return write_jsonl(tmp_path_factory.mktemp("tiny-dev") / "dev_sentences.jsonl", rows)
+
+
+def tiny_train_config(tiny_base: Path, data_files: list[Path], output_dir: Path, dev: Path | None = None, **overrides):
+    from training.config import TrainConfig
 
     values = dict(
         data_files=[str(p) for p in data_files],
+        dev_files=[str(dev)] if dev else [],
         output_dir=str(output_dir),
         base_model=str(tiny_base),
         epochs=1,
         batch_size=8,
-        folds=2,
         max_steps=3,
         head_learning_rate=1e-2,
+        context_mode="headline_previous",
+        context_dropout=0.3,
         export_onnx=False,
         register=False,
     )
@@ -96,12 +108,12 @@ def tiny_train_config(tiny_base: Path, data_files: list[Path], output_dir: Path,
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tiny_base, tiny_data, tmp_path_factory) -> Path:
-    """A two-head model trained for a few steps on the tiny data (with out-of-fold predictions)."""
+def tiny_model_dir(tiny_base, tiny_data, tiny_dev, tmp_path_factory) -> Path:
+    """A two-head model that reads context, trained for a few steps on the tiny data and calibrated on the tiny dev set."""
     from training.train import train
 
     output_dir = tmp_path_factory.mktemp("tiny-model") / "model"
-    train(tiny_train_config(tiny_base, tiny_data, output_dir))
+    train(tiny_train_config(tiny_base, tiny_data, output_dir, tiny_dev))
     return output_dir
 
 
@@ -113,12 +125,12 @@ def tiny_predictor(tiny_model_dir):
 
 
 @pytest.fixture(scope="session")
-def registered_tag(tiny_base, tiny_data, tmp_path_factory) -> str:
+def registered_tag(tiny_base, tiny_data, tiny_dev, tmp_path_factory) -> str:
     """A tiny model registered in the test run's BentoML store as the latest `stanceframe`."""
     from training.train import train
 
     output_dir = tmp_path_factory.mktemp("registered") / "model"
-    return train(tiny_train_config(tiny_base, tiny_data, output_dir, register=True))["tag"]
+    return train(tiny_train_config(tiny_base, tiny_data, output_dir, tiny_dev, register=True))["tag"]
 
 
 def free_port() -> int:

@@ -39,9 +39,13 @@ def test_a_sentence_longer_than_the_window_is_truncated_and_flagged(tiny_predict
     long_sentence = " ".join(["The envoy met officials in several European capitals"] * 40) + "."
     short, long = tiny_predictor.predict([SENTENCES[0], long_sentence])
     assert long.truncated is True and short.truncated is False
-    ids, flags = tiny_predictor._encode([long_sentence])
-    assert len(ids[0]) == tiny_predictor.max_length and ids[0][-1] == tiny_predictor.tokenizer.sep_token_id
-    assert flags.tolist() == [True]
+    from model.encoding import encode
+
+    encoded = encode(tiny_predictor.tokenizer, [long_sentence], ["Some context."], tiny_predictor.max_length, 48)
+    [ids] = encoded.input_ids
+    assert len(ids) == tiny_predictor.max_length and ids[-1] == tiny_predictor.tokenizer.sep_token_id
+    assert encoded.token_type_ids == [[0] * len(ids)], "no room is left for context"
+    assert encoded.truncated.tolist() == [True]
 
 
 def test_no_sentences_gives_no_predictions(tiny_predictor):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -57,6 +59,8 @@ def test_analyze_returns_sentences_with_offsets_summary_and_model(client, regist
 
 
 def test_model_info_reports_tag_labels_limits_and_metrics(client, registered_tag):
+    import bentoml
+
     response = client.post("/model_info")
     assert response.status_code == 200
     info = response.json()
@@ -64,6 +68,11 @@ def test_model_info_reports_tag_labels_limits_and_metrics(client, registered_tag
     assert info["backend"] == "torch", "the tiny model has no int8 check, so auto serves fp32"
     assert info["stance_labels"] == list(STANCE_LABELS) and info["frame_labels"] == list(FRAME_LABELS)
     assert set(info["metrics"]) == {"stance", "frame"} and "macro_f1" in info["metrics"]["stance"]
+    assert info["context_mode"] == "headline_previous"
+    config = json.loads((Path(bentoml.models.get(registered_tag).path) / "config.json").read_text())
+    assert info["low_confidence_thresholds"] == {
+        "stance": config["stance_confidence_threshold"], "frame": config["frame_confidence_threshold"]
+    }
     assert info["limits"]["max_sentences"] >= 1
 
 

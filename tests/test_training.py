@@ -18,6 +18,7 @@ def test_training_saves_a_loadable_two_head_model(tiny_model_dir):
     config = json.loads((tiny_model_dir / "config.json").read_text())
     assert config["stance_labels"] == list(STANCE_LABELS)
     assert config["frame_labels"] == list(FRAME_LABELS)
+    assert config["context_mode"] == "headline_previous" and config["context_max_tokens"] == 48
     predictor = Predictor.from_directory(tiny_model_dir)
     [prediction] = predictor.predict(["China's plan calls for a ceasefire."])
     assert prediction.stance in STANCE_LABELS and prediction.frame in FRAME_LABELS
@@ -25,25 +26,31 @@ def test_training_saves_a_loadable_two_head_model(tiny_model_dir):
     assert sum(prediction.frame_scores.values()) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_metrics_record_data_hash_and_cross_validation(tiny_model_dir):
+def test_calibration_and_thresholds_are_fitted_on_the_dev_set_and_saved(tiny_model_dir, tiny_dev):
     metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
+    config = json.loads((tiny_model_dir / "config.json").read_text())
     assert len(metrics["data_hash"]) == 64
     assert metrics["sentences"] == 48
-    for head in ("stance", "frame"):
-        assert 0.0 <= metrics["cross_validation"][head]["macro_f1"] <= 1.0
-        assert metrics["cross_validation"][head]["temperature"] > 0
-    oof = [json.loads(line) for line in (tiny_model_dir / "oof_predictions.jsonl").read_text().splitlines()]
-    assert len(oof) == 48 and {row["fold"] for row in oof} == {0, 1}
+    assert metrics["dev"]["sentences"] == len(tiny_dev.read_text().splitlines()) and metrics["dev"]["articles"] == 2
+    for head, labels in (("stance", STANCE_LABELS), ("frame", FRAME_LABELS)):
+        dev = metrics["dev"][head]
+        assert config[f"{head}_temperature"] == pytest.approx(dev["temperature"]) and dev["temperature"] > 0
+        assert config[f"{head}_logit_bias"] == pytest.approx(dev["bias"]) and len(dev["bias"]) == len(labels)
+        assert config[f"{head}_confidence_threshold"] == pytest.approx(dev["low_confidence_threshold"])
+        # The threshold flags about the configured share of the dev predictions (15% of 50 sentences).
+        assert 0.1 <= dev["low_confidence_share"] <= 0.2
+    assert not (tiny_model_dir / "oof_predictions.jsonl").exists(), "cross-validation belongs to evaluate"
 
 
-def test_two_tiny_runs_give_identical_weights_and_metrics(tiny_base, tiny_data, tmp_path):
+def test_two_tiny_runs_give_identical_weights_and_metrics(tiny_base, tiny_data, tiny_dev, tmp_path):
     from training.train import train
 
     runs = []
     for name in ("first", "second"):
         output_dir = tmp_path / name
-        metrics = train(tiny_train_config(tiny_base, tiny_data, output_dir, folds=0))
+        metrics = train(tiny_train_config(tiny_base, tiny_data, output_dir, tiny_dev))
         metrics.pop("train_seconds")
+        metrics.pop("fit_seconds")
         runs.append((metrics, (output_dir / "model.safetensors").read_bytes()))
     assert runs[0][0] == runs[1][0]
     assert runs[0][1] == runs[1][1]
@@ -61,43 +68,56 @@ def test_a_model_with_other_labels_fails_loudly(tiny_model_dir, tmp_path):
         Predictor.from_directory(changed)
 
 
-def test_registered_model_carries_labels_hash_metrics_seed_and_versions(tiny_base, tiny_data, tmp_path):
+def test_registered_model_carries_labels_hash_metrics_seed_and_versions(tiny_base, tiny_data, tiny_dev, tmp_path):
     import bentoml
 
     from training.train import train
 
-    metrics = train(tiny_train_config(tiny_base, tiny_data, tmp_path / "model", folds=0, register=True))
+    metrics = train(tiny_train_config(tiny_base, tiny_data, tmp_path / "model", tiny_dev, register=True))
     stored = bentoml.models.get(metrics["tag"])
     assert str(stored.tag).startswith("stanceframe:")
     meta = stored.info.metadata
     assert meta["stance_labels"] == list(STANCE_LABELS) and meta["frame_labels"] == list(FRAME_LABELS)
     assert meta["data_hash"] == metrics["data_hash"]
     assert meta["seed"] == 13
+    assert meta["metrics"]["dev"]["stance"]["temperature"] == metrics["dev"]["stance"]["temperature"]
     assert {"torch", "transformers", "bentoml"} <= set(meta["library_versions"])
     assert Predictor.load(metrics["tag"]).model_tag == metrics["tag"]
 
 
 def test_evaluation_report_and_model_card_have_the_expected_structure(tiny_model_dir, tmp_path):
+    from training.baselines import BASELINES
+    from training.behaviour import build_tests
     from training.evaluate import main
 
     report_path, card_path = tmp_path / "report.json", tmp_path / "CARD.md"
-    argv = ["--model", str(tiny_model_dir), "--report", str(report_path), "--card", str(card_path), "--bootstrap", "20"]
+    argv = ["--model", str(tiny_model_dir), "--report", str(report_path), "--card", str(card_path),
+            "--bootstrap", "20", "--folds", "2"]
     assert main(argv) == 0
     report = json.loads(report_path.read_text())
-    assert {"cross_validation", "team_to_seeds", "seeds_plus_half_team_to_other_half"} <= set(report["evaluations"])
-    for evaluation in report["evaluations"].values():
+    assert set(report["evaluations"]) == {"dev", "dev_shipped_calibration", "cross_validation"}
+    dev = report["evaluations"]["dev"]
+    assert dev["n"] == report["dev_sentences"] == 50
+    assert report["evaluations"]["cross_validation"]["n"] == report["sentences"] == 48
+    for name, evaluation in report["evaluations"].items():
         for head, labels in (("stance", STANCE_LABELS), ("frame", FRAME_LABELS)):
             systems = evaluation["heads"][head]["systems"]
-            assert set(systems) == {"model", "majority", "tfidf_logreg"}
             for result in systems.values():
                 low, high = result["macro_f1_ci95"]
                 assert low <= result["macro_f1"] <= high
                 assert set(result["per_class"]) == set(labels)
                 matrix = result["confusion_matrix"]["rows_true_columns_predicted"]
                 assert sum(map(sum, matrix)) == evaluation["n"]
-            assert 0.0 <= evaluation["heads"][head]["calibration"]["ece"] <= 1.0
+            if name.startswith("dev"):
+                assert 0.0 <= evaluation["heads"][head]["calibration"]["ece"] <= 1.0
+    assert set(BASELINES) | {"model", "model_shipped_calibration", "model_uncalibrated"} == set(
+        dev["heads"]["stance"]["systems"]
+    )
+    assert [b["name"] for b in report["behaviour"]] == [t.name for t in build_tests()]
     card = card_path.read_text()
-    for heading in ("## Intended use", "## Known limits", "TF-IDF + logistic regression", "Majority class", "## Calibration"):
+    for heading in ("## Intended use", "## Known limits", "## Results on unseen sources", "Frozen MiniLM embeddings",
+                    "TF-IDF + logistic regression", "Majority class", "## Calibration", "## Behavioural tests",
+                    "| stance macro-F1 |", "## cross_validation"):
         assert heading in card
     assert "Served as torch fp32 (no int8 check recorded)" in card, "the tiny model was trained without ONNX"
 
@@ -130,57 +150,61 @@ def test_evaluate_refuses_a_model_trained_on_other_data(tiny_model_dir, tmp_path
     assert not (tmp_path / "c.md").exists()
 
 
-def test_stance_prior_shift_is_target_over_training_prior(tiny_base, tiny_data, tmp_path):
-    import numpy as np
+def test_a_bad_option_is_refused_before_any_data_is_read(tmp_path, capsys):
+    from training.config import ConfigError, TrainConfig
+    from training.train import main
 
-    from training.data import DataError, load_labeled
-    from training.train import stance_logit_bias
-
-    sentences = load_labeled(tiny_data)
-    balanced = tiny_train_config(tiny_base, tiny_data, tmp_path, stance_prior=[0.25, 0.25, 0.5])
-    assert stance_logit_bias(balanced, sentences) == pytest.approx(np.log([0.75, 0.75, 1.5]))
-    unshifted = tiny_train_config(tiny_base, tiny_data, tmp_path, stance_prior=[])
-    assert stance_logit_bias(unshifted, sentences).tolist() == [0.0, 0.0, 0.0]
-    with pytest.raises(DataError, match="needs 3 positive shares"):
-        stance_logit_bias(tiny_train_config(tiny_base, tiny_data, tmp_path, stance_prior=[1.0, 0.0]), sentences)
+    with pytest.raises(ConfigError, match=r"epochs must be in \[1, 100\], found 0.*context_mode must be one of"):
+        TrainConfig(epochs=0, context_mode="paragraph")
+    with pytest.raises(ConfigError, match="both training and development data"):
+        TrainConfig(data_files=["a.jsonl"], dev_files=["a.jsonl"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--trainable_layers", "9", "--data_files", str(tmp_path / "missing.jsonl")])
+    assert exit_info.value.code == 2
+    assert "trainable_layers must be in [0, 6], found 9" in capsys.readouterr().err
 
 
-def test_saved_model_applies_its_prior_shift(tiny_model_dir):
-    config = json.loads((tiny_model_dir / "config.json").read_text())
-    assert config["stance_logit_bias"][2] > config["stance_logit_bias"][0]
+def test_the_dev_set_must_not_share_articles_with_the_training_data(tiny_base, tiny_data, tmp_path):
+    from tests.conftest import SEED_SENTENCES
+    from training.data import DataError
+    from training.train import train
+
+    config = tiny_train_config(tiny_base, tiny_data, tmp_path / "model", SEED_SENTENCES)
+    with pytest.raises(DataError, match="shares articles"):
+        train(config)
 
 
 def test_bucketed_batches_cover_every_row_once_with_similar_lengths():
     import numpy as np
 
-    from training.train import bucketed_batches
+    from training.fit import bucketed_batches
 
-    encoded = [[0] * n for n in np.random.default_rng(0).integers(5, 80, 200)]
-    batches = bucketed_batches(encoded, 16, np.random.default_rng(1))
+    lengths = np.random.default_rng(0).integers(5, 80, 200).tolist()
+    batches = bucketed_batches(lengths, 16, np.random.default_rng(1))
     rows = np.concatenate(batches)
     assert sorted(rows.tolist()) == list(range(200))
-    spread = np.mean([np.ptp([len(encoded[i]) for i in batch]) for batch in batches])
+    spread = np.mean([np.ptp([lengths[i] for i in batch]) for batch in batches])
     assert spread < 30, "batches should group sentences of similar length"
-    again = bucketed_batches(encoded, 16, np.random.default_rng(1))
+    again = bucketed_batches(lengths, 16, np.random.default_rng(1))
     assert all((a == b).all() for a, b in zip(batches, again))
 
 
-def test_training_exports_onnx_and_records_the_int8_check(tiny_base, tiny_data, tmp_path):
+def test_training_exports_onnx_and_records_the_int8_check_on_the_dev_set(tiny_base, tiny_data, tiny_dev, tmp_path):
     from model.onnx_backend import INT8_CHECK_FILE, ONNX_DIR, ONNX_FILES
-    from training.data import SEED_SOURCE, load_labeled
+    from training.data import contexts_of, load_labeled
     from training.int8_check import MAX_MACRO_F1_CHANGE, MIN_AGREEMENT
     from training.train import train
 
     output_dir = tmp_path / "model"
-    metrics = train(tiny_train_config(tiny_base, tiny_data, output_dir, folds=0, export_onnx=True))
+    metrics = train(tiny_train_config(tiny_base, tiny_data, output_dir, tiny_dev, export_onnx=True))
     assert all((output_dir / ONNX_DIR / name).is_file() for name in ONNX_FILES.values())
     check = json.loads((output_dir / ONNX_DIR / INT8_CHECK_FILE).read_text())
     assert check == metrics["int8_check"]
-    seeds = [s for s in load_labeled(tiny_data) if s.source == SEED_SOURCE]
-    assert check["sentences"] == len(seeds)
-    texts = [s.text for s in seeds]
-    fp32 = Predictor.from_directory(output_dir, backend="torch").predict(texts)
-    int8 = Predictor.from_directory(output_dir, backend="onnx-int8").predict(texts)
+    dev = load_labeled([tiny_dev])
+    assert check["sentences"] == len(dev) and check["corpus"] == "development-set sentences"
+    texts, contexts = [s.text for s in dev], contexts_of(dev, "headline_previous")
+    fp32 = Predictor.from_directory(output_dir, backend="torch").predict(texts, contexts)
+    int8 = Predictor.from_directory(output_dir, backend="onnx-int8").predict(texts, contexts)
     for head in ("stance", "frame"):
         same = sum(getattr(a, head) == getattr(b, head) for a, b in zip(fp32, int8)) / len(texts)
         assert check[head]["agreement"] == pytest.approx(same, abs=1e-4)
@@ -190,3 +214,25 @@ def test_training_exports_onnx_and_records_the_int8_check(tiny_base, tiny_data, 
     )
     assert check["passed"] is expected
     assert Predictor.from_directory(output_dir).backend == ("onnx-int8" if expected else "torch")
+    onnx_fp32 = Predictor.from_directory(output_dir, backend="onnx-fp32").probabilities(texts, contexts)
+    torch_fp32 = Predictor.from_directory(output_dir, backend="torch").probabilities(texts, contexts)
+    assert onnx_fp32.stance == pytest.approx(torch_fp32.stance, abs=1e-4)
+
+
+def test_an_experiment_fits_scores_the_dev_set_and_logs_one_line(tiny_base, tiny_data, tiny_dev, tmp_path, capsys):
+    from training.experiment import main
+
+    log = tmp_path / "experiments.jsonl"
+    argv = ["--name", "tiny", "--log", str(log), "--bootstrap", "20", "--config", str(tmp_path / "config.json")]
+    config = tiny_train_config(tiny_base, tiny_data, tmp_path / "unused", tiny_dev)
+    from dataclasses import asdict
+
+    (tmp_path / "config.json").write_text(json.dumps(asdict(config)))
+    assert main(argv + ["--train_fraction", "0.5"]) == 0
+    [record] = [json.loads(line) for line in log.read_text().splitlines()]
+    assert record["name"] == "tiny" and record["dev_sentences"] == 50
+    assert 0 < record["train_sentences"] < 48
+    for head in ("stance", "frame"):
+        low, high = record[head]["macro_f1_ci95"]
+        assert low <= record[head]["macro_f1"] <= high
+    assert 0.0 <= record["behaviour_failure_rate"] <= 1.0

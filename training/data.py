@@ -1,7 +1,10 @@
-"""Labeled sentence data: loading and validation, duplicate clusters and grouped folds.
+"""Labeled sentence data: loading and validation, context, duplicate clusters and grouped folds.
 
-A labeled file is JSONL with at least `id`, `text`, `stance` and `frame`. Seed rows also
-carry `article`, `start` and `end`; team-written rows carry `source`, `voice` and `group`.
+A labeled file is JSONL with at least `id`, `text`, `stance` and `frame`. Rows cut from an
+article (the seeds, the team-written articles, the development set) also carry `article`,
+`start` and `end`, every sentence of each article is labeled, and so each sentence's
+context can be rebuilt from its neighbours. Isolated team-written sentences carry
+`source`, `voice` and `group` instead.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from model.labels import LABEL_TO_ID, check_label
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED_SENTENCES = DATA_DIR / "seed_sentences.jsonl"
 TEAM_WRITTEN = DATA_DIR / "team_written.jsonl"
+ARTICLE_SENTENCES = DATA_DIR / "article_sentences.jsonl"
+DEV_SENTENCES = DATA_DIR / "dev" / "sentences.jsonl"
 # `source` of a row: the seed file's stem for seed rows, as written for team rows.
 SEED_SOURCE = SEED_SENTENCES.stem
 TEAM_SOURCE = "team-written"
@@ -41,6 +46,8 @@ class LabeledSentence:
     frame: str
     source: str
     group_hint: str | None = None
+    article: str | None = None
+    start: int = 0
 
 
 def _row_to_sentence(row: object, where: str, default_source: str) -> LabeledSentence:
@@ -59,14 +66,19 @@ def _row_to_sentence(row: object, where: str, default_source: str) -> LabeledSen
         frame = check_label("frame", row["frame"])
     except ValueError as error:
         raise DataError(f"{where}: {error}") from error
-    group = row.get("group")
+    group, article = row.get("group"), row.get("article")
+    if article is not None and not isinstance(row.get("start"), int):
+        raise DataError(f"{where}: a row with `article` needs an integer `start`, found {row.get('start')!r}.")
     return LabeledSentence(
         id=str(row["id"]),
         text=text,
         stance=stance,
         frame=frame,
         source=str(row.get("source") or default_source),
-        group_hint=f"{default_source}:{group}" if group else None,
+        # Sentences of one article are not independent evidence: one cluster per article.
+        group_hint=f"article:{article}" if article else (f"{default_source}:{group}" if group else None),
+        article=str(article) if article else None,
+        start=int(row.get("start") or 0),
     )
 
 
@@ -101,6 +113,27 @@ def labels_of(sentences: Sequence[LabeledSentence], head: str) -> np.ndarray:
     return np.array([LABEL_TO_ID[head][getattr(s, head)] for s in sentences], dtype=np.int64)
 
 
+def contexts_of(sentences: Sequence[LabeledSentence], mode: str) -> list[str] | None:
+    """Each sentence's context under `mode`, rebuilt from its article's labeled sentences.
+
+    None for mode "none"; a sentence outside any article has an empty context.
+    """
+    from model.encoding import article_contexts
+
+    if mode == "none":
+        return None
+    contexts = [""] * len(sentences)
+    by_article: dict[str, list[int]] = {}
+    for row, sentence in enumerate(sentences):
+        if sentence.article:
+            by_article.setdefault(sentence.article, []).append(row)
+    for rows in by_article.values():
+        rows.sort(key=lambda row: sentences[row].start)
+        for row, context in zip(rows, article_contexts([sentences[r].text for r in rows], mode)):
+            contexts[row] = context
+    return contexts
+
+
 def data_hash(paths: Iterable[str | Path]) -> str:
     """SHA-256 over the bytes of the data files, in order: identifies the training data."""
     digest = hashlib.sha256()
@@ -127,37 +160,36 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
 
 
 def duplicate_clusters(sentences: Sequence[LabeledSentence]) -> np.ndarray:
-    """Cluster id per sentence: exact and near duplicates, and rows sharing a group hint.
+    """Cluster id per sentence: exact and near duplicates, and rows sharing a group or article.
 
     Near duplicates are pairs whose word 3-gram Jaccard similarity reaches
-    NEAR_DUPLICATE_JACCARD; clusters are the connected components (union-find).
+    NEAR_DUPLICATE_JACCARD; clusters are the connected components of all those links.
     """
-    parent = list(range(len(sentences)))
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(i: int, j: int) -> None:
-        root_i, root_j = find(i), find(j)
-        if root_i != root_j:
-            parent[max(root_i, root_j)] = min(root_i, root_j)
-
+    sources: list[int] = []
+    targets: list[int] = []
     first_with_key: dict[str, int] = {}
     for i, sentence in enumerate(sentences):
         for key in (normalize(sentence.text), sentence.group_hint):
             if key:
-                union(i, first_with_key.setdefault(key, i))
+                sources.append(i)
+                targets.append(first_with_key.setdefault(key, i))
     shingles = [_shingles(normalize(s.text)) for s in sentences]
-    for i in range(len(sentences)):
-        for j in range(i + 1, len(sentences)):
-            overlap = len(shingles[i] & shingles[j])
-            if overlap and overlap / len(shingles[i] | shingles[j]) >= NEAR_DUPLICATE_JACCARD:
-                union(i, j)
-    roots = [find(i) for i in range(len(sentences))]
-    _, cluster_ids = np.unique(roots, return_inverse=True)
+    # Only pairs that share a shingle can reach the threshold: compare those, not all pairs.
+    rows_with: dict[tuple[str, ...], list[int]] = {}
+    for i, shingle_set in enumerate(shingles):
+        for shingle in shingle_set:
+            rows_with.setdefault(shingle, []).append(i)
+    candidates = {(i, j) for rows in rows_with.values() for i in rows for j in rows if i < j}
+    for i, j in candidates:
+        overlap = len(shingles[i] & shingles[j])
+        if overlap / len(shingles[i] | shingles[j]) >= NEAR_DUPLICATE_JACCARD:
+            sources.append(i)
+            targets.append(j)
+    graph = coo_matrix((np.ones(len(sources)), (sources, targets)), shape=(len(sentences), len(sentences)))
+    _, cluster_ids = connected_components(graph, directed=False)
     return cluster_ids
 
 

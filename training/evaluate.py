@@ -1,13 +1,15 @@
-"""`stanceframe evaluate`: honest numbers for a trained model, next to two baselines.
+"""`stanceframe evaluate`: honest numbers for a trained model, next to baselines.
 
-- Grouped k-fold cross-validation: the model's out-of-fold predictions come from the
-  training step (same folds, same seed); the majority-class and TF-IDF + logistic
-  regression baselines are fitted here on exactly those folds.
-- Cross-source evaluation estimates performance on unseen sources: train on the
-  team-written data and test on the seed articles; train on the seeds plus half of the
-  team-written groups and test on the other half.
-- Every figure has a 95% cluster-bootstrap interval; each head gets a confusion matrix,
-  the calibration error, and how the low-confidence flag behaves.
+- The blind development set (written by writers who never saw the training data) is the
+  headline: the model as served (its default backend), with its calibration cross-fitted
+  (fitted on one half of the dev articles, applied to the other) so that the reported
+  figures are not fitted on themselves; and baselines trained on the same training data:
+  majority class, TF-IDF + logistic regression, frozen MiniLM embeddings + logistic
+  regression. Intervals come from a bootstrap over dev articles.
+- Per-class F1, confusion matrices, calibration (ECE; accuracy of flagged and confident
+  predictions) on the dev set.
+- The behavioural tests (`training/behaviour.py`): failure rate per test.
+- Optionally (`--folds K`), grouped K-fold cross-validation on the training data.
 
 The report is written as JSON and as the model card, `model/MODEL_CARD.md`.
 """
@@ -17,72 +19,33 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from model.labels import HEADS
-from model.predictor import (
-    FRAME_CONFIDENCE_THRESHOLD,
-    STANCE_CONFIDENCE_THRESHOLD,
-    calibrated,
-)
+from training.baselines import BASELINES, baseline_predictions
+from training.behaviour import build_tests, run_tests
+from training.calibration import calibration_report, confidence_threshold, fit_calibration
+from training.config import PROJECT_DIR, TrainConfig, project_path
 from training.data import (
-    SEED_SOURCE,
-    TEAM_SOURCE,
     DataError,
     LabeledSentence,
+    contexts_of,
     data_hash,
     duplicate_clusters,
     grouped_folds,
     labels_of,
     load_labeled,
 )
-from training.metrics import classification_report, expected_calibration_error
-from training.train import (
-    METRICS_FILE,
-    OOF_FILE,
-    PROJECT_DIR,
-    TRAIN_CONFIG_FILE,
-    TrainConfig,
-    fit,
-    load_tokenizer,
-    project_path,
-    stance_logit_bias,
-)
+from training.metrics import classification_report
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CARD = PROJECT_DIR / "model" / "MODEL_CARD.md"
 DEFAULT_REPORT = PROJECT_DIR / "build" / "evaluation.json"
 EXPERIMENTS = PROJECT_DIR / "training" / "experiments.md"
-THRESHOLDS = {"stance": STANCE_CONFIDENCE_THRESHOLD, "frame": FRAME_CONFIDENCE_THRESHOLD}
-
-
-def baseline_predictions(
-    train: list[LabeledSentence], test: list[LabeledSentence], head: str, seed: int
-) -> dict[str, np.ndarray]:
-    """Majority class and TF-IDF + logistic regression, fitted on `train`, predicting `test`."""
-    from sklearn.dummy import DummyClassifier
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    y_train = labels_of(train, head)
-    texts_train, texts_test = [s.text for s in train], [s.text for s in test]
-    majority = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(train), 1)), y_train)
-    if len(np.unique(y_train)) < 2:
-        only = majority.predict(np.zeros((len(test), 1)))
-        return {"majority": only, "tfidf_logreg": only}
-    tfidf = make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-        LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed),
-    ).fit(texts_train, y_train)
-    return {
-        "majority": majority.predict(np.zeros((len(test), 1))),
-        "tfidf_logreg": tfidf.predict(texts_test),
-    }
 
 
 @dataclass
@@ -95,6 +58,7 @@ class Evaluation:
     clusters: np.ndarray
     predicted: dict[str, dict[str, np.ndarray]]
     probabilities: dict[str, np.ndarray] | None = None
+    thresholds: dict[str, float] | None = None
 
     def report(self, seed: int, bootstrap: int) -> dict:
         result: dict = {"description": self.description, "n": len(self.sentences), "heads": {}}
@@ -106,200 +70,192 @@ class Evaluation:
             }
             head_result: dict = {"systems": systems}
             if self.probabilities is not None:
-                head_result["calibration"] = calibration_report(self.probabilities[head], truth, THRESHOLDS[head])
+                head_result["calibration"] = calibration_report(self.probabilities[head], truth, self.thresholds[head])
             result["heads"][head] = head_result
         return result
 
 
-def calibration_report(probabilities: np.ndarray, truth: np.ndarray, threshold: float) -> dict:
-    confident = probabilities.max(axis=1) >= threshold
-    correct = probabilities.argmax(axis=1) == truth
-    return {
-        "ece": expected_calibration_error(probabilities, truth),
-        "low_confidence_threshold": threshold,
-        "low_confidence_share": float((~confident).mean()),
-        "accuracy_confident": float(correct[confident].mean()) if confident.any() else None,
-        "accuracy_low_confidence": float(correct[~confident].mean()) if (~confident).any() else None,
+def article_clusters(sentences: list[LabeledSentence]) -> np.ndarray:
+    """One bootstrap unit per article (a sentence outside any article is its own unit)."""
+    keys = [s.article or s.id for s in sentences]
+    _, ids = np.unique(keys, return_inverse=True)
+    return ids
+
+
+def cross_fitted(logits: dict[str, np.ndarray], dev: list[LabeledSentence], share: float, seed: int):
+    """Probabilities and thresholds with the calibration fitted on the other half of the dev articles."""
+    from model.predictor import softmax
+
+    articles = np.array([s.article or s.id for s in dev])
+    if len(np.unique(articles)) < 2:
+        raise DataError("Cross-fitted calibration needs a development set of at least two articles; found one.")
+    names = np.random.default_rng(seed).permutation(np.unique(articles))
+    first_half = np.isin(articles, names[: len(names) // 2])
+    probabilities, thresholds = {}, {}
+    for head in HEADS:
+        truth = labels_of(dev, head)
+        out = np.zeros_like(logits[head], dtype=np.float64)
+        head_thresholds = []
+        for apply_to in (first_half, ~first_half):
+            fitted = fit_calibration(logits[head][~apply_to], truth[~apply_to])
+            fitted_probabilities = softmax(logits[head][~apply_to], fitted.temperature, fitted.bias)
+            head_thresholds.append(confidence_threshold(fitted_probabilities, share))
+            out[apply_to] = softmax(logits[head][apply_to], fitted.temperature, fitted.bias)
+        probabilities[head] = out
+        # The flag is judged against the threshold each half would have had; report their mean.
+        thresholds[head] = float(np.mean(head_thresholds))
+    return probabilities, thresholds
+
+
+def dev_evaluation(
+    predictor, train: list[LabeledSentence], dev: list[LabeledSentence], config: TrainConfig, baselines: bool = True
+) -> list[Evaluation]:
+    """The model (cross-fitted and as shipped) and, unless told not to, the baselines on the development set."""
+    from model.predictor import calibrated
+
+    stance_logits, frame_logits, _ = predictor.logits([s.text for s in dev], contexts_of(dev, config.context_mode))
+    logits = {"stance": stance_logits, "frame": frame_logits}
+    crossed, crossed_thresholds = cross_fitted(logits, dev, config.low_confidence_share, config.seed)
+    shipped = dict(zip(("stance", "frame"), calibrated(stance_logits, frame_logits, predictor.config)))
+    shipped_thresholds = {head: getattr(predictor.config, f"{head}_confidence_threshold") for head in HEADS}
+    predicted = {
+        "model": {head: crossed[head].argmax(axis=1) for head in HEADS},
+        "model_shipped_calibration": {head: shipped[head].argmax(axis=1) for head in HEADS},
+        "model_uncalibrated": {head: logits[head].argmax(axis=1) for head in HEADS},
     }
-
-
-def cross_validated(model_dir: Path, config: TrainConfig, sentences, clusters) -> Evaluation:
-    """The model's out-of-fold predictions from training, and baselines on the same folds."""
-    from model.config import StanceFrameConfig
-
-    model_config = StanceFrameConfig.from_pretrained(model_dir)
-    oof = {}
-    with (model_dir / OOF_FILE).open() as handle:
-        for line in handle:
-            row = json.loads(line)
-            oof[row["id"]] = row
-    missing = [s.id for s in sentences if s.id not in oof]
-    if missing:
-        raise DataError(
-            f"{len(missing)} sentences (e.g. {missing[:3]}) have no out-of-fold prediction in "
-            f"{model_dir / OOF_FILE}; the model was trained on other data. Retrain with `stanceframe train`."
-        )
-    stance, frame = calibrated(
-        np.array([oof[s.id]["stance_logits"] for s in sentences]),
-        np.array([oof[s.id]["frame_logits"] for s in sentences]),
-        model_config,
-    )
-    probabilities = {"stance": stance, "frame": frame}
-    predicted = {"model": {head: probabilities[head].argmax(axis=1) for head in HEADS}}
-    for head in HEADS:
-        for system in ("majority", "tfidf_logreg"):
-            predicted.setdefault(system, {})[head] = np.zeros(len(sentences), dtype=int)
-    for train_rows, test_rows in grouped_folds(sentences, clusters, config.folds, config.seed):
-        for head in HEADS:
-            fold_predictions = baseline_predictions(
-                [sentences[i] for i in train_rows], [sentences[i] for i in test_rows], head, config.seed
-            )
-            for system, values in fold_predictions.items():
-                predicted[system][head][test_rows] = values
-    return Evaluation(
-        name="cross_validation",
-        description=f"{config.folds}-fold cross-validation grouped by duplicate cluster, on all training data",
-        sentences=sentences,
-        clusters=clusters,
-        predicted=predicted,
-        probabilities=probabilities,
-    )
-
-
-def subset(evaluation: Evaluation, keep: np.ndarray, name: str, description: str) -> Evaluation:
-    rows = np.flatnonzero(keep)
-    return Evaluation(
-        name=name,
-        description=description,
-        sentences=[evaluation.sentences[i] for i in rows],
-        clusters=evaluation.clusters[rows],
-        predicted={system: {h: v[rows] for h, v in by_head.items()} for system, by_head in evaluation.predicted.items()},
-        probabilities={h: p[rows] for h, p in evaluation.probabilities.items()} if evaluation.probabilities else None,
-    )
-
-
-def held_out(
-    name: str,
-    description: str,
-    sentences: list[LabeledSentence],
-    clusters: np.ndarray,
-    train_mask: np.ndarray,
-    test_mask: np.ndarray,
-    config: TrainConfig,
-    calibration,
-) -> Evaluation:
-    """Fit the model and the baselines on the train rows and predict the test rows.
-
-    A cluster with a test sentence is kept out of training entirely; the model uses the
-    shipped model's temperatures.
-    """
-    from model.predictor import Predictor
-
-    train_mask = train_mask & ~np.isin(clusters, clusters[test_mask])
-    train = [s for s, keep in zip(sentences, train_mask) if keep]
-    test = [s for s, keep in zip(sentences, test_mask) if keep]
-    tokenizer = load_tokenizer(config)
-    network = fit(train, tokenizer, config, description=name, seed=config.seed)
-    network.config.stance_temperature = calibration.stance_temperature
-    network.config.frame_temperature = calibration.frame_temperature
-    network.config.stance_logit_bias = list(stance_logit_bias(config, train))
-    calibrated_probabilities = Predictor(network, tokenizer, name).probabilities([s.text for s in test])
-    probabilities = {"stance": calibrated_probabilities.stance, "frame": calibrated_probabilities.frame}
-    predicted = {"model": {head: probabilities[head].argmax(axis=1) for head in HEADS}}
-    for head in HEADS:
-        for system, values in baseline_predictions(train, test, head, config.seed).items():
+    for head in HEADS if baselines else ():
+        for system, values in baseline_predictions(train, dev, head, config.seed).items():
             predicted.setdefault(system, {})[head] = values
-    return Evaluation(name, description, test, clusters[test_mask], predicted, probabilities)
-
-
-def cross_source(sentences, clusters, config: TrainConfig, calibration) -> list[Evaluation]:
-    sources = np.array([s.source for s in sentences])
-    seeds, team = sources == SEED_SOURCE, sources == TEAM_SOURCE
-    if not seeds.any() or not team.any():
-        logger.info("Cross-source evaluation needs both seed and team-written data; skipped.")
-        return []
-    # Half of the team-written clusters, chosen by the seed, are held out as an unseen source.
-    team_clusters = np.unique(clusters[team])
-    held = np.random.default_rng(config.seed).permutation(team_clusters)[: len(team_clusters) // 2]
-    held_team = team & np.isin(clusters, held)
-    splits = [
-        ("team_to_seeds", "trained on team-written data only, tested on the five seed articles", team, seeds),
-        (
-            "seeds_plus_half_team_to_other_half",
-            "trained on the seeds and half of the team-written groups, tested on the other half",
-            ~held_team,
-            held_team,
+    clusters = article_clusters(dev)
+    description = (
+        f"the blind development set: {len(dev)} sentences of {len(np.unique(clusters))} articles written "
+        f"independently of the training data; never trained on"
+    )
+    return [
+        Evaluation("dev", description, dev, clusters, predicted, crossed, crossed_thresholds),
+        Evaluation(
+            "dev_shipped_calibration",
+            "the development set, with the calibration and thresholds the model ships with (fitted on this set)",
+            dev, clusters, {"model": predicted["model_shipped_calibration"]}, shipped, shipped_thresholds,
         ),
     ]
-    return [
-        held_out(name, description, sentences, clusters, train_mask, test_mask, config, calibration)
-        for name, description, train_mask, test_mask in splits
-    ]
 
 
-def evaluate(model_ref: str | None, cross_source_enabled: bool, bootstrap: int) -> dict:
+def cross_validation(train: list[LabeledSentence], config: TrainConfig, folds: int) -> Evaluation:
+    """Grouped K-fold cross-validation of the training recipe on the training data (uncalibrated)."""
+    from model.predictor import Predictor
+    from training.fit import fit_averaged, load_tokenizer
+
+    clusters = duplicate_clusters(train)
+    tokenizer = load_tokenizer(config)
+    contexts = contexts_of(train, config.context_mode)
+    predicted: dict[str, dict[str, np.ndarray]] = {
+        system: {head: np.zeros(len(train), dtype=int) for head in HEADS} for system in ("model", *BASELINES)
+    }
+    for number, (train_rows, test_rows) in enumerate(grouped_folds(train, clusters, folds, config.seed)):
+        fold_train = [train[i] for i in train_rows]
+        fold_test = [train[i] for i in test_rows]
+        network = fit_averaged(
+            fold_train, None if contexts is None else [contexts[i] for i in train_rows], tokenizer, config,
+            f"fold {number + 1}/{folds}",
+        )
+        stance, frame, _ = Predictor.for_module(network, tokenizer, "fold").logits(
+            [s.text for s in fold_test], None if contexts is None else [contexts[i] for i in test_rows]
+        )
+        predicted["model"]["stance"][test_rows] = stance.argmax(axis=1)
+        predicted["model"]["frame"][test_rows] = frame.argmax(axis=1)
+        for head in HEADS:
+            for system, values in baseline_predictions(fold_train, fold_test, head, config.seed).items():
+                predicted[system][head][test_rows] = values
+    return Evaluation(
+        "cross_validation",
+        f"{folds}-fold cross-validation on the training data, grouped by article and duplicate cluster (uncalibrated)",
+        train, clusters, predicted,
+    )
+
+
+def behaviour_report(predictor) -> list[dict]:
+    def probabilities(texts: list[str]) -> dict[str, np.ndarray]:
+        scored = predictor.probabilities(texts)
+        return {"stance": scored.stance, "frame": scored.frame}
+
+    return run_tests(build_tests(), probabilities)
+
+
+def evaluate(model_ref: str | None, bootstrap: int, folds: int, backend: str) -> dict:
+    from model.predictor import Predictor
     from model.store import resolve_model
+    from training.train import METRICS_FILE, TRAIN_CONFIG_FILE
 
     model_dir, tag = resolve_model(model_ref)
-    values = json.loads((model_dir / TRAIN_CONFIG_FILE).read_text())
-    config = TrainConfig(**{f.name: values[f.name] for f in fields(TrainConfig) if f.name in values})
+    config = TrainConfig.from_saved(model_dir / TRAIN_CONFIG_FILE)
     training_metrics = json.loads((model_dir / METRICS_FILE).read_text())
-    data_paths = [project_path(p) for p in config.data_files]
+    data_paths = [project_path(p) for p in config.data_files + config.dev_files]
     if data_hash(data_paths) != training_metrics["data_hash"]:
         raise DataError(
-            f"The data files {config.data_files} changed since {tag} was trained "
+            f"The data files {config.data_files + config.dev_files} changed since {tag} was trained "
             f"(hash {training_metrics['data_hash'][:12]}...). Retrain with `stanceframe train`."
         )
-    if not (model_dir / OOF_FILE).is_file():
-        raise DataError(f"{tag} was trained without cross-validation (--folds 0); nothing to evaluate.")
-    sentences = load_labeled(data_paths)
+    if not config.dev_files:
+        raise DataError(f"{tag} was trained without a development set (dev_files); there is nothing unseen to evaluate on.")
+    train = load_labeled([project_path(p) for p in config.data_files])
     if config.limit:
-        sentences = sentences[: config.limit]
-    clusters = duplicate_clusters(sentences)
-    main = cross_validated(model_dir, config, sentences, clusters)
-    sources = np.array([s.source for s in sentences])
-    evaluations = [main] + [
-        subset(main, sources == source, f"cross_validation_{source}", f"cross-validation, {source} sentences only")
-        for source in sorted(set(sources))
-        if len(set(sources)) > 1
-    ]
-    if cross_source_enabled:
-        from model.config import StanceFrameConfig
-
-        evaluations += cross_source(sentences, clusters, config, StanceFrameConfig.from_pretrained(model_dir))
+        train = train[: config.limit]
+    dev = load_labeled([project_path(p) for p in config.dev_files])
+    predictor = Predictor.from_directory(model_dir, tag, backend=backend)
+    evaluations = dev_evaluation(predictor, train, dev, config)
+    if folds:
+        evaluations.append(cross_validation(train, config, folds))
     return {
         "model": tag,
+        "backend": predictor.backend,
         "data_files": config.data_files,
+        "dev_files": config.dev_files,
         "data_hash": training_metrics["data_hash"],
-        "sentences": len(sentences),
-        "clusters": int(len(np.unique(clusters))),
+        "train_config": training_metrics and json.loads((model_dir / TRAIN_CONFIG_FILE).read_text()),
+        "sentences": len(train),
+        "dev_sentences": len(dev),
         "label_counts": {
-            head: {label: int(sum(getattr(s, head) == label for s in sentences)) for label in names}
-            for head, names in HEADS.items()
+            split: {
+                head: {label: int(sum(getattr(s, head) == label for s in sentences)) for label in names}
+                for head, names in HEADS.items()
+            }
+            for split, sentences in (("train", train), ("dev", dev))
         },
-        "training_cross_validation": training_metrics.get("cross_validation", {}),
         "train_seconds": training_metrics.get("train_seconds"),
         "int8_check": training_metrics.get("int8_check", {}),
+        "calibration": {
+            head: {key: training_metrics["dev"][head][key] for key in ("temperature", "bias", "low_confidence_threshold")}
+            for head in HEADS
+        },
         "bootstrap_samples": bootstrap,
         "evaluations": {e.name: e.report(config.seed, bootstrap) for e in evaluations},
+        "behaviour": behaviour_report(predictor),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
+    from model.predictor import BACKENDS, DEFAULT_BACKEND
+
     parser = argparse.ArgumentParser(prog="stanceframe evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="Store tag or model folder (default: stanceframe:latest).")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="Where the JSON report goes.")
     parser.add_argument("--card", type=Path, default=DEFAULT_CARD, help="Where the model card goes.")
-    parser.add_argument(
-        "--no-cross-source", action="store_true", help="Skip the cross-source runs (they train two more models)."
-    )
     parser.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap resamples per interval.")
+    parser.add_argument(
+        "--folds", type=int, default=0,
+        help="Also cross-validate the training recipe with this many grouped folds (each trains a model; 0: skip).",
+    )
+    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                        help="Backend to evaluate (default: the one the service uses).")
     args = parser.parse_args(argv)
     from model.store import ModelNotFoundError
     from training.model_card import render_model_card
 
+    if args.folds == 1 or args.folds < 0:
+        parser.error(f"--folds must be 0 (skip) or at least 2, found {args.folds}.")
     try:
-        report = evaluate(args.model, not args.no_cross_source, args.bootstrap)
+        report = evaluate(args.model, args.bootstrap, args.folds, args.backend)
     except (DataError, ModelNotFoundError) as error:
         logger.error("%s", error)
         return 2

@@ -1,6 +1,6 @@
 """Does the int8 export keep the fp32 model's labels? The rule that makes it the default.
 
-On the labeled seed corpus, per head: the share of sentences where int8 and fp32 give
+On labeled sentences (the development set at training time), per head: the share of sentences where int8 and fp32 give
 the same label, and the macro-F1 of each against the gold labels. int8 passes when every
 head agrees on at least `MIN_AGREEMENT` of the sentences and its macro-F1 moves by at
 most `MAX_MACRO_F1_CHANGE`. `stanceframe train` writes the result next to the ONNX files,
@@ -27,14 +27,17 @@ MAX_MACRO_F1_CHANGE = 0.01
 
 
 def compare_int8(
-    model_dir: str | Path, sentences: Sequence[LabeledSentence], corpus: str = "labeled seed sentences"
+    model_dir: str | Path,
+    sentences: Sequence[LabeledSentence],
+    contexts: Sequence[str] | None,
+    corpus: str,
 ) -> dict:
     """Label agreement of int8 with fp32, macro-F1 of both, and the verdict, on `sentences`."""
     texts = [s.text for s in sentences]
     if not texts:
         raise ValueError("The int8 check needs labeled sentences; found none.")
     predicted = {
-        precision: Predictor.from_directory(model_dir, backend=backend).probabilities(texts)
+        precision: Predictor.from_directory(model_dir, backend=backend).probabilities(texts, contexts)
         for precision, backend in (("fp32", "torch"), ("int8", "onnx-int8"))
     }
     result: dict = {
@@ -58,9 +61,11 @@ def compare_int8(
     return result
 
 
-def check_int8(model_dir: str | Path, sentences: Sequence[LabeledSentence]) -> dict:
+def check_int8(
+    model_dir: str | Path, sentences: Sequence[LabeledSentence], contexts: Sequence[str] | None, corpus: str
+) -> dict:
     """`compare_int8`, written next to the ONNX files for the predictor's `auto` backend."""
-    result = compare_int8(model_dir, sentences)
+    result = compare_int8(model_dir, sentences, contexts, corpus)
     (Path(model_dir) / ONNX_DIR / INT8_CHECK_FILE).write_text(json.dumps(result, indent=2) + "\n")
-    logger.info("int8 vs fp32 on %d seed sentences: %s", result["sentences"], json.dumps(result))
+    logger.info("int8 vs fp32 on %d %s: %s", result["sentences"], corpus, json.dumps(result))
     return result

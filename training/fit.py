@@ -1,0 +1,248 @@
+"""Fine-tuning: the pretrained encoder with two fresh heads, trained on labeled sentences.
+
+Deterministic: one seed per fit, set once before the heads are initialised, and
+deterministic torch kernels. `fit` trains one network; `fit_averaged` trains several with
+consecutive seeds and averages their weights (a uniform "model soup": one network at
+inference time, the variance of several).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from model.encoding import Encoded, encode, pad_batch
+from model.labels import FRAME_LABELS, STANCE_LABELS
+from training.config import TrainConfig, project_path
+from training.data import LabeledSentence, labels_of
+
+logger = logging.getLogger(__name__)
+
+# Batches are drawn from pools of this many batches sorted by length (less padding).
+BUCKET_BATCHES = 8
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def base_model_dir(config: TrainConfig) -> Path:
+    if config.base_model:
+        return project_path(config.base_model)
+    from model.network import base_model_path
+
+    return base_model_path()
+
+
+def load_tokenizer(config: TrainConfig):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(base_model_dir(config))
+
+
+def new_network(config: TrainConfig, seed: int):
+    """The pretrained encoder with freshly initialised heads (initialisation seeded)."""
+    from model.config import StanceFrameConfig
+    from model.network import StanceFrameModel
+
+    seed_everything(seed)
+    base = base_model_dir(config)
+    network_config = StanceFrameConfig.from_pretrained(
+        base,
+        stance_labels=list(STANCE_LABELS),
+        frame_labels=list(FRAME_LABELS),
+        max_seq_length=config.max_length,
+        context_mode=config.context_mode,
+        context_max_tokens=config.context_max_tokens if config.context_mode != "none" else 0,
+    )
+    return StanceFrameModel.from_pretrained(base, config=network_config)
+
+
+def freeze(network, config: TrainConfig) -> None:
+    """Fine-tune only the top `trainable_layers` encoder layers (and the embeddings when all are)."""
+    layers = network.bert.encoder.layer
+    frozen = len(layers) - config.trainable_layers
+    for parameter in network.bert.embeddings.parameters():
+        parameter.requires_grad_(frozen == 0)
+    if config.freeze_word_embeddings:
+        network.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    for index, layer in enumerate(layers):
+        for parameter in layer.parameters():
+            parameter.requires_grad_(index >= frozen)
+
+
+def class_weights(labels: np.ndarray, n_classes: int):
+    """sklearn's 'balanced' weights; a class absent from the data gets weight 1."""
+    import torch
+
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 1.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, generator: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches of similar length: less padding, the same data each epoch.
+
+    The rows are shuffled, cut into pools of BUCKET_BATCHES batches, sorted by length
+    within each pool and batched; then the batch order is shuffled.
+    """
+    order = generator.permutation(len(lengths))
+    pool_size = batch_size * BUCKET_BATCHES
+    batches = []
+    for begin in range(0, len(order), pool_size):
+        pool = sorted(order[begin : begin + pool_size], key=lambda i: lengths[i])
+        batches += [np.array(pool[i : i + batch_size]) for i in range(0, len(pool), batch_size)]
+    return [batches[i] for i in generator.permutation(len(batches))]
+
+
+def optimizer_for(network, config: TrainConfig):
+    """AdamW with the heads' own learning rate and no decay on biases and LayerNorm weights."""
+    import torch
+
+    head_names = ("stance_head.", "frame_head.")
+    no_decay = ("bias", "LayerNorm.weight")
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, parameter in network.named_parameters():
+        if parameter.requires_grad:
+            key = (name.startswith(head_names), not any(marker in name for marker in no_decay))
+            groups.setdefault(key, []).append(parameter)
+    return torch.optim.AdamW(
+        [
+            {
+                "params": params,
+                "lr": config.head_learning_rate if is_head else config.learning_rate,
+                "weight_decay": config.weight_decay if decays else 0.0,
+            }
+            for (is_head, decays), params in sorted(groups.items())
+        ]
+    )
+
+
+def training_inputs(
+    sentences: Sequence[LabeledSentence], contexts: Sequence[str] | None, tokenizer, config: TrainConfig
+) -> tuple[Encoded, Encoded | None]:
+    """The encoded sentences with their context, and without it when context dropout needs both."""
+    texts = [s.text for s in sentences]
+    with_context = encode(tokenizer, texts, contexts, config.max_length, config.context_max_tokens)
+    if contexts is None or not config.context_dropout:
+        return with_context, None
+    return with_context, encode(tokenizer, texts, None, config.max_length, 0)
+
+
+def batch_inputs(
+    with_context: Encoded,
+    without_context: Encoded | None,
+    rows: np.ndarray,
+    context_dropout: float,
+    generator: np.random.Generator,
+    pad_id: int,
+) -> dict[str, np.ndarray]:
+    """The padded batch of `rows`, each row without its context with probability `context_dropout`."""
+    if without_context is None:
+        return pad_batch(with_context, rows, pad_id)
+    dropped = generator.random(len(rows)) < context_dropout
+    chosen = [without_context if drop else with_context for drop in dropped]
+    mixed = Encoded(
+        input_ids=[encoded.input_ids[row] for encoded, row in zip(chosen, rows)],
+        token_type_ids=[encoded.token_type_ids[row] for encoded, row in zip(chosen, rows)],
+        truncated=with_context.truncated[rows],
+    )
+    return pad_batch(mixed, range(len(rows)), pad_id)
+
+
+def fit(
+    sentences: Sequence[LabeledSentence],
+    contexts: Sequence[str] | None,
+    tokenizer,
+    config: TrainConfig,
+    description: str,
+    seed: int,
+):
+    """Fine-tune a new network on `sentences` (with `contexts`) and return it in eval mode."""
+    import torch
+    from torch import nn
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    network = new_network(config, seed)
+    freeze(network, config)
+    with_context, without_context = training_inputs(sentences, contexts, tokenizer, config)
+    stance, frame = labels_of(sentences, "stance"), labels_of(sentences, "frame")
+    losses = {
+        head: nn.CrossEntropyLoss(
+            weight=class_weights(labels, n_classes) if config.class_balanced else None,
+            label_smoothing=config.label_smoothing,
+        )
+        for head, labels, n_classes in (("stance", stance, len(STANCE_LABELS)), ("frame", frame, len(FRAME_LABELS)))
+    }
+    optimizer = optimizer_for(network, config)
+    total_steps = math.ceil(len(sentences) / config.batch_size) * config.epochs
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    generator = np.random.default_rng(seed)
+    pad_id = tokenizer.pad_token_id
+    network.train()
+    step = epoch = 0
+    with tqdm(total=total_steps, desc=description, unit="step", disable=None, file=sys.stderr) as progress:
+        while step < total_steps:
+            epoch += 1
+            epoch_losses = []
+            for rows in bucketed_batches(with_context.lengths(), config.batch_size, generator):
+                inputs = batch_inputs(with_context, without_context, rows, config.context_dropout, generator, pad_id)
+                batch = {name: torch.from_numpy(values) for name, values in inputs.items()}
+                output = network(**batch)
+                loss = config.stance_loss_weight * losses["stance"](
+                    output.stance_logits, torch.from_numpy(stance[rows])
+                ) + config.frame_loss_weight * losses["frame"](output.frame_logits, torch.from_numpy(frame[rows]))
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                step += 1
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss.item():.3f}")
+                epoch_losses.append(loss.item())
+                if step >= total_steps:
+                    break
+            # The bar is hidden when stderr is not a terminal; the log still shows progress.
+            logger.info(
+                "%s: epoch %d, step %d/%d, mean loss %.3f", description, epoch, step, total_steps, float(np.mean(epoch_losses))
+            )
+    return network.eval()
+
+
+def fit_averaged(
+    sentences: Sequence[LabeledSentence], contexts: Sequence[str] | None, tokenizer, config: TrainConfig, description: str
+):
+    """`fit` with seeds seed .. seed+average_seeds-1, weights averaged into the first network."""
+    import torch
+
+    networks = (
+        fit(sentences, contexts, tokenizer, config, f"{description} (seed {config.seed + k})", config.seed + k)
+        for k in range(config.average_seeds)
+    )
+    averaged = next(networks)
+    if config.average_seeds == 1:
+        return averaged
+    state = {name: value.clone() for name, value in averaged.state_dict().items()}
+    for network in networks:
+        for name, value in network.state_dict().items():
+            if value.is_floating_point():
+                state[name] += value
+    with torch.no_grad():
+        averaged.load_state_dict(
+            {name: value / config.average_seeds if value.is_floating_point() else value for name, value in state.items()}
+        )
+    return averaged
