@@ -58,6 +58,10 @@ class StanceFrameModel(BertPreTrainedModel):
         hidden = self.bert(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
         ).last_hidden_state
+        return self._pool(hidden, attention_mask, token_type_ids)
+
+    @staticmethod
+    def _pool(hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
         sentence = attention_mask if token_type_ids is None else attention_mask * (token_type_ids == 0)
         mask = sentence.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
@@ -65,11 +69,37 @@ class StanceFrameModel(BertPreTrainedModel):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> StanceFrameOutput:
-        features = self.dropout(self.pooled(input_ids, attention_mask, token_type_ids))
-        return StanceFrameOutput(
-            stance_logits=self.stance_head(features),
-            frame_logits=self.frame_head(features),
-        )
+        return self._heads(self.pooled(input_ids, attention_mask, token_type_ids))
+
+    def _heads(self, pooled: torch.Tensor) -> StanceFrameOutput:
+        features = self.dropout(pooled)
+        return StanceFrameOutput(stance_logits=self.stance_head(features), frame_logits=self.frame_head(features))
+
+    def hidden_after(
+        self, layers: int, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        """The hidden states after the embeddings and the first `layers` encoder layers.
+
+        Training caches these when the bottom layers are frozen: they never change, so
+        each epoch runs only the layers being trained (`forward_from`).
+        """
+        hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        return self._run_layers(hidden, attention_mask, 0, layers)
+
+    def forward_from(
+        self, layers: int, hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> StanceFrameOutput:
+        """`forward`, given `hidden_after(layers, ...)` of the same inputs."""
+        hidden = self._run_layers(hidden, attention_mask, layers, len(self.bert.encoder.layer))
+        return self._heads(self._pool(hidden, attention_mask, token_type_ids))
+
+    def _run_layers(self, hidden: torch.Tensor, attention_mask: torch.Tensor, first: int, end: int) -> torch.Tensor:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=attention_mask)
+        for layer in self.bert.encoder.layer[first:end]:
+            hidden = layer(hidden, mask)
+        return hidden
 
 
 class TorchNetwork:

@@ -174,6 +174,29 @@ def test_the_dev_set_must_not_share_articles_with_the_training_data(tiny_base, t
         train(config)
 
 
+def test_frozen_bottom_layers_are_cached_and_the_top_ones_trained(tiny_base, tiny_data, tmp_path):
+    import torch
+
+    from training.data import contexts_of, load_labeled
+    from training.fit import fit, load_tokenizer, new_network
+
+    config = tiny_train_config(tiny_base, tiny_data, tmp_path, trainable_layers=1, max_steps=2)
+    sentences = load_labeled(tiny_data)
+    tokenizer = load_tokenizer(config)
+    trained = fit(sentences, contexts_of(sentences, config.context_mode), tokenizer, config, "frozen", seed=1)
+    untouched = new_network(config, seed=1)
+    assert torch.equal(trained.bert.encoder.layer[0].output.dense.weight, untouched.bert.encoder.layer[0].output.dense.weight)
+    assert torch.equal(trained.bert.embeddings.position_embeddings.weight, untouched.bert.embeddings.position_embeddings.weight)
+    assert not torch.equal(trained.bert.encoder.layer[1].output.dense.weight, untouched.bert.encoder.layer[1].output.dense.weight)
+    batch = tokenizer(["One sentence.", "A second, longer sentence."], ["Its context.", ""], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        full = trained(**batch)
+        hidden = trained.hidden_after(1, **batch)
+        cached = trained.forward_from(1, hidden, batch["attention_mask"], batch["token_type_ids"])
+    assert torch.allclose(full.stance_logits, cached.stance_logits, atol=1e-6)
+    assert torch.allclose(full.frame_logits, cached.frame_logits, atol=1e-6)
+
+
 def test_bucketed_batches_cover_every_row_once_with_similar_lengths():
     import numpy as np
 

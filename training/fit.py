@@ -68,10 +68,15 @@ def new_network(config: TrainConfig, seed: int):
     return StanceFrameModel.from_pretrained(base, config=network_config)
 
 
+def frozen_layers(network, config: TrainConfig) -> int:
+    """How many bottom encoder layers stay fixed."""
+    return max(0, len(network.bert.encoder.layer) - config.trainable_layers)
+
+
 def freeze(network, config: TrainConfig) -> None:
     """Fine-tune only the top `trainable_layers` encoder layers (and the embeddings when all are)."""
     layers = network.bert.encoder.layer
-    frozen = len(layers) - config.trainable_layers
+    frozen = frozen_layers(network, config)
     for parameter in network.bert.embeddings.parameters():
         parameter.requires_grad_(frozen == 0)
     if config.freeze_word_embeddings:
@@ -139,25 +144,59 @@ def training_inputs(
     return with_context, encode(tokenizer, texts, None, config.max_length, 0)
 
 
-def batch_inputs(
-    with_context: Encoded,
-    without_context: Encoded | None,
-    rows: np.ndarray,
-    context_dropout: float,
-    generator: np.random.Generator,
-    pad_id: int,
-) -> dict[str, np.ndarray]:
-    """The padded batch of `rows`, each row without its context with probability `context_dropout`."""
-    if without_context is None:
-        return pad_batch(with_context, rows, pad_id)
-    dropped = generator.random(len(rows)) < context_dropout
-    chosen = [without_context if drop else with_context for drop in dropped]
-    mixed = Encoded(
-        input_ids=[encoded.input_ids[row] for encoded, row in zip(chosen, rows)],
-        token_type_ids=[encoded.token_type_ids[row] for encoded, row in zip(chosen, rows)],
-        truncated=with_context.truncated[rows],
-    )
-    return pad_batch(mixed, range(len(rows)), pad_id)
+class TrainingBatches:
+    """Padded training batches, each row with or without its context (context dropout).
+
+    When the bottom encoder layers are frozen, their output never changes: it is computed
+    once per row and variant (`cache_frozen`), and each step runs only the trained layers.
+    """
+
+    def __init__(self, with_context: Encoded, without_context: Encoded | None, context_dropout: float, pad_id: int):
+        self.variants = [with_context] if without_context is None else [with_context, without_context]
+        self.context_dropout = context_dropout
+        self.pad_id = pad_id
+        self.frozen_layers = 0
+        self.cached: list[list] | None = None
+
+    def lengths(self) -> list[int]:
+        return self.variants[0].lengths()
+
+    def cache_frozen(self, network, layers: int, batch_size: int = 64) -> None:
+        import torch
+
+        self.frozen_layers = layers
+        self.cached = []
+        with torch.no_grad():
+            for encoded in self.variants:
+                hidden_rows = [None] * len(encoded)
+                order = np.argsort(encoded.lengths(), kind="stable")
+                for begin in range(0, len(order), batch_size):
+                    rows = order[begin : begin + batch_size]
+                    batch = {k: torch.from_numpy(v) for k, v in pad_batch(encoded, rows, self.pad_id).items()}
+                    hidden = network.hidden_after(layers, **batch)
+                    for i, row in enumerate(rows):
+                        hidden_rows[row] = hidden[i, : len(encoded.input_ids[row])].clone()
+                self.cached.append(hidden_rows)
+
+    def batch(self, rows: np.ndarray, generator: np.random.Generator) -> dict:
+        """Network inputs for `rows`: token arrays, plus the frozen layers' output when cached."""
+        import torch
+
+        if len(self.variants) == 1:
+            chosen = [0] * len(rows)
+        else:
+            chosen = (generator.random(len(rows)) < self.context_dropout).astype(int).tolist()
+        mixed = Encoded(
+            input_ids=[self.variants[v].input_ids[row] for v, row in zip(chosen, rows)],
+            token_type_ids=[self.variants[v].token_type_ids[row] for v, row in zip(chosen, rows)],
+            truncated=self.variants[0].truncated[rows],
+        )
+        inputs = {k: torch.from_numpy(v) for k, v in pad_batch(mixed, range(len(rows)), self.pad_id).items()}
+        if self.cached is not None:
+            inputs["hidden"] = torch.nn.utils.rnn.pad_sequence(
+                [self.cached[v][row] for v, row in zip(chosen, rows)], batch_first=True
+            )
+        return inputs
 
 
 def fit(
@@ -176,7 +215,11 @@ def fit(
 
     network = new_network(config, seed)
     freeze(network, config)
-    with_context, without_context = training_inputs(sentences, contexts, tokenizer, config)
+    batches = TrainingBatches(*training_inputs(sentences, contexts, tokenizer, config), config.context_dropout,
+                              tokenizer.pad_token_id)
+    frozen = frozen_layers(network, config)
+    if frozen:
+        batches.cache_frozen(network.eval(), frozen)
     stance, frame = labels_of(sentences, "stance"), labels_of(sentences, "frame")
     losses = {
         head: nn.CrossEntropyLoss(
@@ -191,17 +234,20 @@ def fit(
         total_steps = min(total_steps, config.max_steps)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     generator = np.random.default_rng(seed)
-    pad_id = tokenizer.pad_token_id
     network.train()
     step = epoch = 0
     with tqdm(total=total_steps, desc=description, unit="step", disable=None, file=sys.stderr) as progress:
         while step < total_steps:
             epoch += 1
             epoch_losses = []
-            for rows in bucketed_batches(with_context.lengths(), config.batch_size, generator):
-                inputs = batch_inputs(with_context, without_context, rows, config.context_dropout, generator, pad_id)
-                batch = {name: torch.from_numpy(values) for name, values in inputs.items()}
-                output = network(**batch)
+            for rows in bucketed_batches(batches.lengths(), config.batch_size, generator):
+                inputs = batches.batch(rows, generator)
+                if frozen:
+                    output = network.forward_from(
+                        frozen, inputs["hidden"], inputs["attention_mask"], inputs["token_type_ids"]
+                    )
+                else:
+                    output = network(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
                 loss = config.stance_loss_weight * losses["stance"](
                     output.stance_logits, torch.from_numpy(stance[rows])
                 ) + config.frame_loss_weight * losses["frame"](output.frame_logits, torch.from_numpy(frame[rows]))
