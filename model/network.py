@@ -69,9 +69,10 @@ class StanceFrameModel(BertPreTrainedModel):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> StanceFrameOutput:
-        return self._heads(self.pooled(input_ids, attention_mask, token_type_ids))
+        return self.heads(self.pooled(input_ids, attention_mask, token_type_ids))
 
-    def _heads(self, pooled: torch.Tensor) -> StanceFrameOutput:
+    def heads(self, pooled: torch.Tensor) -> StanceFrameOutput:
+        """Both heads' logits from the pooled sentence representation."""
         features = self.dropout(pooled)
         return StanceFrameOutput(stance_logits=self.stance_head(features), frame_logits=self.frame_head(features))
 
@@ -86,12 +87,18 @@ class StanceFrameModel(BertPreTrainedModel):
         hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
         return self._run_layers(hidden, attention_mask, 0, layers)
 
+    def pooled_from(
+        self, layers: int, hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        """`pooled`, given `hidden_after(layers, ...)` of the same inputs."""
+        hidden = self._run_layers(hidden, attention_mask, layers, len(self.bert.encoder.layer))
+        return self._pool(hidden, attention_mask, token_type_ids)
+
     def forward_from(
         self, layers: int, hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
     ) -> StanceFrameOutput:
         """`forward`, given `hidden_after(layers, ...)` of the same inputs."""
-        hidden = self._run_layers(hidden, attention_mask, layers, len(self.bert.encoder.layer))
-        return self._heads(self._pool(hidden, attention_mask, token_type_ids))
+        return self.heads(self.pooled_from(layers, hidden, attention_mask, token_type_ids))
 
     def _run_layers(self, hidden: torch.Tensor, attention_mask: torch.Tensor, first: int, end: int) -> torch.Tensor:
         from transformers.masking_utils import create_bidirectional_mask

@@ -18,12 +18,19 @@ from tests.conftest import (
     write_jsonl,
 )
 from training.data import (
+    ARTICLE_SENTENCES,
+    DATA_DIR,
+    DEV_SENTENCES,
     DataError,
     LabeledSentence,
+    annotation_agreement,
+    contexts_of,
     duplicate_clusters,
     grouped_folds,
     load_labeled,
 )
+
+ARTICLE_FILES = {"train": (ARTICLE_SENTENCES, DATA_DIR / "articles"), "dev": (DEV_SENTENCES, DATA_DIR / "dev" / "articles")}
 
 SEED_FIELDS = ["id", "article", "start", "end", "text", "stance", "frame"]
 
@@ -53,6 +60,57 @@ def test_team_written_rows_are_marked_and_labeled_in_the_schema():
         assert row["id"].startswith("tw-")
         assert row["stance"] in STANCE_LABELS and row["frame"] in FRAME_LABELS
         assert row["text"].strip() == row["text"] and row["text"]
+
+
+@pytest.mark.parametrize("split", sorted(ARTICLE_FILES))
+def test_article_rows_slice_their_article_and_cover_all_of_it(split):
+    sentences_file, folder = ARTICLE_FILES[split]
+    rows = read_jsonl(sentences_file)
+    articles = {p.stem: p.read_text(encoding="utf-8") for p in folder.glob("*.txt")}
+    metadata = {row["article"]: row for row in read_jsonl(folder.parent / "articles.jsonl")}
+    assert set(metadata) == set(articles) == {row["article"] for row in rows}
+    covered = {name: [False] * len(text) for name, text in articles.items()}
+    for row in rows:
+        assert row["source"] == "team-written" and row["id"] == f"{row['article']}#{row['id'].split('#')[1]}"
+        assert articles[row["article"]][row["start"] : row["end"]] == row["text"]
+        covered[row["article"]][row["start"] : row["end"]] = [True] * (row["end"] - row["start"])
+    for name, text in articles.items():
+        assert metadata[name]["sentences"] == sum(row["article"] == name for row in rows)
+        uncovered = "".join(ch for ch, seen in zip(text, covered[name]) if not seen)
+        assert not uncovered.strip(), f"{name}: text outside every labeled sentence: {uncovered.strip()[:80]!r}"
+
+
+@pytest.mark.parametrize("split", sorted(ARTICLE_FILES))
+def test_every_article_row_has_two_passes_and_disagreements_were_adjudicated(split):
+    for row in read_jsonl(ARTICLE_FILES[split][0]):
+        a, b = row["annotations"]["A"], row["annotations"]["B"]
+        assert a[0] in STANCE_LABELS and b[0] in STANCE_LABELS and a[1] in FRAME_LABELS and b[1] in FRAME_LABELS
+        assert row["adjudicated"] is (a != b)
+        if a == b:
+            assert [row["stance"], row["frame"]] == a
+
+
+def test_the_development_set_shares_no_article_writer_or_sentence_with_the_training_data():
+    train = load_labeled([SEED_SENTENCES, TEAM_WRITTEN, ARTICLE_SENTENCES])
+    dev = load_labeled([DEV_SENTENCES])
+    assert not {s.article for s in train} & {s.article for s in dev}
+    # Independent writers do produce the same datelines, speaker tags and stock lines
+    # ("AFP:", "BEIJING:", an outlet's disclaimer), and nothing more.
+    shared = {s.text for s in train} & {s.text for s in dev}
+    assert len(shared) < 0.03 * len(dev), shared
+    train_writers = {row["writer"] for row in read_jsonl(ARTICLE_SENTENCES)}
+    dev_writers = {row["writer"] for row in read_jsonl(DEV_SENTENCES)}
+    assert train_writers and dev_writers and not train_writers & dev_writers
+
+
+def test_contexts_come_from_the_same_article_in_order():
+    sentences = load_labeled([SEED_SENTENCES])[:5]
+    contexts = contexts_of(sentences, "headline_previous")
+    assert contexts[0] == "" and contexts[1] == sentences[0].text
+    assert contexts[3] == f"{sentences[0].text} {sentences[2].text}"
+    assert contexts_of(sentences, "none") is None
+    isolated = load_labeled([TEAM_WRITTEN])[:2]
+    assert contexts_of(isolated, "previous") == ["", ""]
 
 
 def test_identical_texts_carry_identical_labels_across_all_files():
@@ -106,11 +164,17 @@ def test_duplicate_ids_and_broken_json_are_rejected(tmp_path):
         load_labeled([broken])
 
 
-def test_data_card_counts_match_the_files():
+def test_data_card_counts_and_agreement_match_the_files():
     card = (PROJECT_DIR / "training" / "data" / "README.md").read_text()
-    seeds, team = read_jsonl(SEED_SENTENCES), read_jsonl(TEAM_WRITTEN)
+    files = {
+        "seed": read_jsonl(SEED_SENTENCES), "team": read_jsonl(TEAM_WRITTEN),
+        "articles": read_jsonl(ARTICLE_SENTENCES), "dev": read_jsonl(DEV_SENTENCES),
+    }
     for head, labels in (("stance", STANCE_LABELS), ("frame", FRAME_LABELS)):
         for label in labels:
-            count_seed = sum(r[head] == label for r in seeds)
-            count_team = sum(r[head] == label for r in team)
-            assert f"| {label} | {count_seed} | {count_team} |" in card
+            counts = " | ".join(str(sum(r[head] == label for r in rows)) for rows in files.values())
+            assert f"| {label} | {counts} |" in card
+    for name in ("articles", "dev"):
+        agreement = annotation_agreement(files[name])
+        for head in ("stance", "frame"):
+            assert f"| {name} | {head} | {agreement[head]['kappa']:.3f} | {agreement[head]['agreement']:.3f} |" in card

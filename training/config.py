@@ -73,6 +73,11 @@ class TrainConfig:
         metadata={"help": "Share of training sentences shown without their context, so that the model also "
                   "works when a caller gives none."},
     )
+    contrastive_pairs: int = field(
+        default=0,
+        metadata={"help": "Sentence pairs of a SetFit-style contrastive stage on the stance labels before the "
+                  "heads are trained (0: no such stage)."},
+    )
     label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of both cross-entropy losses."})
     class_balanced: bool = field(
         default=True, metadata={"help": "Weight each class's loss by inverse frequency (sklearn 'balanced')."}
@@ -100,6 +105,7 @@ class TrainConfig:
         for name, low, high in (
             ("average_seeds", 1, 20), ("epochs", 1, 100), ("batch_size", 1, 1024), ("max_length", 16, 512),
             ("trainable_layers", 0, ENCODER_LAYERS), ("context_max_tokens", 0, 256), ("max_steps", 0, None),
+            ("contrastive_pairs", 0, None),
             ("limit", 0, None),
         ):
             value = getattr(self, name)

@@ -134,6 +134,21 @@ def contexts_of(sentences: Sequence[LabeledSentence], mode: str) -> list[str] | 
     return contexts
 
 
+def annotation_agreement(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
+    """Cohen's kappa and raw agreement of the two label passes (`annotations` A and B), per head."""
+    from sklearn.metrics import cohen_kappa_score
+
+    result = {}
+    for column, head in enumerate(("stance", "frame")):
+        first = [row["annotations"]["A"][column] for row in rows]
+        second = [row["annotations"]["B"][column] for row in rows]
+        result[head] = {
+            "kappa": float(cohen_kappa_score(first, second)),
+            "agreement": float(np.mean([x == y for x, y in zip(first, second)])),
+        }
+    return result
+
+
 def data_hash(paths: Iterable[str | Path]) -> str:
     """SHA-256 over the bytes of the data files, in order: identifies the training data."""
     digest = hashlib.sha256()

@@ -199,6 +199,56 @@ class TrainingBatches:
         return inputs
 
 
+def pooled_batch(network, frozen: int, inputs: dict):
+    """The pooled representation of a batch: from the cached frozen layers' output when there is one."""
+    if frozen:
+        return network.pooled_from(frozen, inputs["hidden"], inputs["attention_mask"], inputs["token_type_ids"])
+    return network.pooled(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
+
+
+def contrastive_stage(
+    network, batches: TrainingBatches, labels: np.ndarray, frozen: int, config: TrainConfig,
+    generator: np.random.Generator, description: str,
+) -> None:
+    """SetFit's first stage (Tunstall et al., 2022), on the stance labels, before the heads are trained.
+
+    Pairs of sentences with the same stance are pulled together and pairs with different
+    stances pushed apart: the cosine similarity of their pooled representations is
+    regressed to 1 or 0. Each sampled anchor gives one pair of each kind.
+    """
+    import torch
+    import torch.nn.functional as F
+    from transformers import get_linear_schedule_with_warmup
+
+    encoder = [p for n, p in network.named_parameters() if p.requires_grad and not n.startswith(("stance_head.", "frame_head."))]
+    optimizer = torch.optim.AdamW(encoder, lr=config.learning_rate, weight_decay=config.weight_decay)
+    rows_of = {label: np.flatnonzero(labels == label) for label in np.unique(labels)}
+    if len(rows_of) < 2:
+        return
+    pairs = []
+    for anchor in generator.choice(len(labels), size=max(1, config.contrastive_pairs // 2)):
+        same, other = rows_of[labels[anchor]], np.flatnonzero(labels != labels[anchor])
+        pairs += [(anchor, generator.choice(same), 1.0), (anchor, generator.choice(other), 0.0)]
+    pairs = [pairs[i] for i in generator.permutation(len(pairs))]
+    steps = math.ceil(len(pairs) / config.batch_size)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
+    network.train()
+    losses = []
+    for begin in range(0, len(pairs), config.batch_size):
+        chunk = pairs[begin : begin + config.batch_size]
+        left = pooled_batch(network, frozen, batches.batch(np.array([a for a, _, _ in chunk]), generator))
+        right = pooled_batch(network, frozen, batches.batch(np.array([b for _, b, _ in chunk]), generator))
+        target = torch.tensor([t for _, _, t in chunk], dtype=left.dtype)
+        loss = F.mse_loss(F.cosine_similarity(left, right), target)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(encoder, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    logger.info("%s: contrastive stage, %d pairs, mean loss %.3f", description, len(pairs), float(np.mean(losses)))
+
+
 def fit(
     sentences: Sequence[LabeledSentence],
     contexts: Sequence[str] | None,
@@ -221,6 +271,9 @@ def fit(
     if frozen:
         batches.cache_frozen(network.eval(), frozen)
     stance, frame = labels_of(sentences, "stance"), labels_of(sentences, "frame")
+    generator = np.random.default_rng(seed)
+    if config.contrastive_pairs:
+        contrastive_stage(network, batches, stance, frozen, config, generator, description)
     losses = {
         head: nn.CrossEntropyLoss(
             weight=class_weights(labels, n_classes) if config.class_balanced else None,
@@ -233,7 +286,6 @@ def fit(
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
-    generator = np.random.default_rng(seed)
     network.train()
     step = epoch = 0
     with tqdm(total=total_steps, desc=description, unit="step", disable=None, file=sys.stderr) as progress:
@@ -241,13 +293,7 @@ def fit(
             epoch += 1
             epoch_losses = []
             for rows in bucketed_batches(batches.lengths(), config.batch_size, generator):
-                inputs = batches.batch(rows, generator)
-                if frozen:
-                    output = network.forward_from(
-                        frozen, inputs["hidden"], inputs["attention_mask"], inputs["token_type_ids"]
-                    )
-                else:
-                    output = network(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
+                output = network.heads(pooled_batch(network, frozen, batches.batch(rows, generator)))
                 loss = config.stance_loss_weight * losses["stance"](
                     output.stance_logits, torch.from_numpy(stance[rows])
                 ) + config.frame_loss_weight * losses["frame"](output.frame_logits, torch.from_numpy(frame[rows]))
