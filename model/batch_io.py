@@ -23,12 +23,25 @@ class InputError(ValueError):
 
 
 @dataclass(frozen=True)
+class Fields:
+    """Which columns of a table input hold the text, the row id and (optionally) a sentence's context."""
+
+    text: str = "text"
+    id: str = "id"
+    context: str | None = None
+
+    def columns(self) -> list[str]:
+        return [name for name in (self.id, self.text, self.context) if name]
+
+
+@dataclass(frozen=True)
 class InputUnit:
-    """One article or sentence to score, or the reason it cannot be scored."""
+    """One article or sentence to score (with its context, if given), or the reason it cannot be scored."""
 
     id: str
     text: str | None
     error: str | None = None
+    context: str = ""
 
 
 def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
@@ -51,19 +64,30 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def _text_unit(row_id: str, value: object, text_field: str) -> InputUnit:
-    if value is None:
-        return InputUnit(row_id, None, f"missing text: the row has no {text_field!r} value")
+def _decoded(value: object, what: str) -> tuple[str | None, str | None]:
+    """(the string, None) or (None, why it is not a string)."""
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
         except UnicodeDecodeError as error:
-            return InputUnit(row_id, None, f"text is not valid UTF-8 ({error.reason} at byte {error.start})")
+            return None, f"{what} is not valid UTF-8 ({error.reason} at byte {error.start})"
     if not isinstance(value, str):
-        return InputUnit(row_id, None, f"text must be a string, found {type(value).__name__}")
-    if not value.strip():
+        return None, f"{what} must be a string, found {type(value).__name__}"
+    return value, None
+
+
+def _text_unit(row_id: str, value: object, text_field: str, context: object = None) -> InputUnit:
+    if value is None:
+        return InputUnit(row_id, None, f"missing text: the row has no {text_field!r} value")
+    text, error = _decoded(value, "text")
+    if error:
+        return InputUnit(row_id, None, error)
+    if not text.strip():
         return InputUnit(row_id, None, "empty text")
-    return InputUnit(row_id, value)
+    if context is None:
+        return InputUnit(row_id, text)
+    context_text, error = _decoded(context, "context")
+    return InputUnit(row_id, None, error) if error else InputUnit(row_id, text, context=context_text)
 
 
 def _row_id(path: Path, number: int, value: object) -> str:
@@ -84,7 +108,7 @@ def _read_txt(path: Path) -> Iterator[InputUnit]:
     yield _text_unit(path.name, text, "file")
 
 
-def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[InputUnit]:
+def _read_jsonl(path: Path, fields: Fields) -> Iterator[InputUnit]:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -101,10 +125,11 @@ def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[InputUni
             if not isinstance(row, dict):
                 yield InputUnit(fallback, None, f"expected a JSON object, found {type(row).__name__}")
                 continue
-            yield _text_unit(_row_id(path, number, row.get(id_field)), row.get(text_field), text_field)
+            context = row.get(fields.context) if fields.context else None
+            yield _text_unit(_row_id(path, number, row.get(fields.id)), row.get(fields.text), fields.text, context)
 
 
-def _table_batches(path: Path, kind: str, text_field: str, id_field: str):
+def _table_batches(path: Path, kind: str, fields: Fields):
     """Column names and a stream of record batches (the text read as bytes from CSV)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
@@ -113,18 +138,18 @@ def _table_batches(path: Path, kind: str, text_field: str, id_field: str):
     if kind == "parquet":
         parquet = pq.ParquetFile(path)
         names = parquet.schema_arrow.names
-        columns = [c for c in (id_field, text_field) if c in names] or names[:1]
+        columns = [c for c in fields.columns() if c in names] or names[:1]
         return names, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns)
     read_options = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
     # Articles span lines inside quoted cells.
     parse_options = pa_csv.ParseOptions(newlines_in_values=True)
     names = pa_csv.open_csv(path, read_options=read_options, parse_options=parse_options).schema.names
-    columns = [c for c in (id_field, text_field) if c in names]
+    columns = [c for c in fields.columns() if c in names]
     reader = pa_csv.open_csv(
         path,
         read_options=read_options,
         parse_options=parse_options,
-        # Only the two columns, as bytes decoded per row: one bad cell is one error row.
+        # Only the columns used, as bytes decoded per row: one bad cell is one error row.
         convert_options=pa_csv.ConvertOptions(
             include_columns=columns,
             column_types={name: pa.binary() for name in columns},
@@ -134,49 +159,50 @@ def _table_batches(path: Path, kind: str, text_field: str, id_field: str):
     return names, reader
 
 
-def _read_table(path: Path, kind: str, text_field: str, id_field: str) -> Iterator[InputUnit]:
-    names, batches = _table_batches(path, kind, text_field, id_field)
-    if text_field not in names:
-        raise InputError(
-            f"{path} has no column {text_field!r}; found {names}. Pass --text-field with the text column."
-        )
+def _read_table(path: Path, kind: str, fields: Fields) -> Iterator[InputUnit]:
+    names, batches = _table_batches(path, kind, fields)
+    _check_names(path, names, fields)
     number = 0
     for batch in batches:
         columns = batch.to_pydict()
-        texts = columns[text_field]
-        ids = columns.get(id_field, [None] * len(texts))
-        for row_id, text in zip(ids, texts):
+        texts = columns[fields.text]
+        ids = columns.get(fields.id, [None] * len(texts))
+        contexts = columns[fields.context] if fields.context else [None] * len(texts)
+        for row_id, text, context in zip(ids, texts, contexts):
             number += 1
-            yield _text_unit(_row_id(path, number, row_id), text, text_field)
+            yield _text_unit(_row_id(path, number, row_id), text, fields.text, context)
 
 
-def check_columns(paths: Sequence[Path], text_field: str, id_field: str) -> None:
-    """Fail before any work when a table input lacks the text column or cannot be parsed."""
+def _check_names(path: Path, names: Sequence[str], fields: Fields) -> None:
+    for name, option in ((fields.text, "--text-field"), (fields.context, "--context-field")):
+        if name and name not in names:
+            raise InputError(f"{path} has no column {name!r}; found {names}. Pass {option} with the right column.")
+
+
+def check_columns(paths: Sequence[Path], fields: Fields) -> None:
+    """Fail before any work when a table input lacks the text (or context) column or cannot be parsed."""
     import pyarrow as pa
 
     for path in paths:
         kind = TABLE_SUFFIXES.get(path.suffix.lower())
         if kind in ("csv", "parquet"):
             try:
-                names, _ = _table_batches(path, kind, text_field, id_field)
+                names, _ = _table_batches(path, kind, fields)
             except pa.ArrowException as error:
                 raise InputError(f"Cannot read {path} as {kind}: {error}") from error
-            if text_field not in names:
-                raise InputError(
-                    f"{path} has no column {text_field!r}; found {names}. Pass --text-field with the text column."
-                )
+            _check_names(path, names, fields)
 
 
-def read_units(paths: Sequence[Path], text_field: str, id_field: str) -> Iterator[InputUnit]:
+def read_units(paths: Sequence[Path], fields: Fields) -> Iterator[InputUnit]:
     """All input units of all files, in order."""
     for path in paths:
         suffix = path.suffix.lower()
         if suffix == ".txt":
             yield from _read_txt(path)
         elif TABLE_SUFFIXES[suffix] == "jsonl":
-            yield from _read_jsonl(path, text_field, id_field)
+            yield from _read_jsonl(path, fields)
         else:
-            yield from _read_table(path, TABLE_SUFFIXES[suffix], text_field, id_field)
+            yield from _read_table(path, TABLE_SUFFIXES[suffix], fields)
 
 
 def count_units(paths: Sequence[Path]) -> int | None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from model.batch_io import (
     FORMATS,
     TABLE_SUFFIXES,
+    Fields,
     InputError,
     InputUnit,
     check_columns,
@@ -118,20 +119,24 @@ def score_chunk(units: list[InputUnit], predictor, unit_kind: str) -> tuple[list
     """Output rows for a chunk of input units, in input order, and how many units failed."""
     plan: list[tuple[InputUnit, list]] = []
     texts: list[str] = []
+    contexts: list[str] = []
     for unit in units:
         if unit.error:
             plan.append((unit, []))
             continue
         if unit_kind == "sentence":
             segments = [(0, len(unit.text), unit.text)]
+            unit_contexts = [unit.context]
         else:
             segments = [(s.start, s.end, s.text) for s in split_sentences(unit.text)]
+            unit_contexts = predictor.contexts_of([text for _, _, text in segments]) or [""] * len(segments)
         if not segments:
             plan.append((InputUnit(unit.id, None, "empty text: no sentence found"), []))
             continue
         plan.append((unit, segments))
         texts.extend(text for _, _, text in segments)
-    predictions = iter(predictor.predict(texts))
+        contexts.extend(unit_contexts)
+    predictions = iter(predictor.predict(texts, contexts))
     rows: list[dict] = []
     failed = 0
     for unit, segments in plan:
@@ -194,6 +199,7 @@ def run_signature(files: list[Path], args, predictor, output_format: str) -> dic
     return {
         "inputs": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
         "unit": args.unit, "text_field": args.text_field, "id_field": args.id_field,
+        "context_field": args.context_field,
         "format": output_format, "model": predictor.model_tag, "backend": predictor.backend,
     }
 
@@ -255,7 +261,7 @@ def score_to_file(files, args, predictor, output_format: str) -> RunState:
     elif state.units_done:
         logger.info("Resuming: %d input units and %d parts already done", state.units_done, state.parts)
     suffix = f".{output_format}"
-    units = read_units(files, args.text_field, args.id_field)
+    units = read_units(files, fields_of(args))
     skipped = sum(1 for _ in itertools.islice(units, state.units_done))
     if skipped < state.units_done:
         raise InputError(
@@ -281,6 +287,10 @@ def score_to_file(files, args, predictor, output_format: str) -> RunState:
     return state
 
 
+def fields_of(args) -> Fields:
+    return Fields(text=args.text_field, id=args.id_field, context=args.context_field)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stanceframe score",
@@ -303,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text-field", default="text", help="Column with the text in table inputs (default: text).")
     parser.add_argument("--id-field", default="id",
                         help="Column with the row id in table inputs (default: id; else FILE:ROW is used).")
+    parser.add_argument("--context-field", default=None,
+                        help="With --unit sentence: column with each sentence's context (the article's headline and "
+                             "previous sentence), read by models trained with context (see /model_info).")
     parser.add_argument("--format", choices=FORMATS, help="Output format (default: from the OUT extension).")
     parser.add_argument("--model", default=None, help="Store tag or model folder (default: stanceframe:latest).")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -328,16 +341,18 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(
                 f"--batch-size and --chunk-sentences must be at least 1, found {args.batch_size} and {args.chunk_sentences}."
             )
+        if args.context_field and args.unit != "sentence":
+            raise InputError("--context-field needs --unit sentence: an article's sentences get their context from it.")
         output_format = output_format_of(args)
         if args.output == "-" and (args.resume or output_format != "jsonl"):
             raise InputError("Output to stdout (-) is JSONL only and cannot be resumed; give an output file.")
         files = expand_inputs(args.inputs)
-        check_columns(files, args.text_field, args.id_field)
+        check_columns(files, fields_of(args))
         predictor = Predictor.load(args.model, batch_size=args.batch_size, backend=args.backend)
         logger.info("Scoring with %s on the %s backend", predictor.model_tag, predictor.backend)
         if args.output == "-":
             units, sentences, failed = score_to_stdout(
-                read_units(files, args.text_field, args.id_field), predictor, args.unit
+                read_units(files, fields_of(args)), predictor, args.unit
             )
         else:
             state = score_to_file(files, args, predictor, output_format)

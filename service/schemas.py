@@ -47,13 +47,37 @@ SentenceText = Annotated[
     Field(min_length=1, max_length=MAX_SENTENCE_CHARS, description="One sentence of news text."),
     AfterValidator(not_blank),
 ]
+ContextText = Annotated[
+    str,
+    Field(
+        max_length=MAX_SENTENCE_CHARS,
+        description="What precedes the sentence in its article: the headline and the previous sentence.",
+    ),
+]
+
+
+class SentenceInContext(BaseModel):
+    """A sentence with the text before it, for models that read context (see /model_info)."""
+
+    text: SentenceText
+    context: ContextText = ""
+
+
 SentenceList = Annotated[
-    list[SentenceText],
+    list[SentenceText | SentenceInContext],
     Field(
         min_length=1,
         max_length=MAX_SENTENCES,
-        description=f"Sentences to label, at most {MAX_SENTENCES}, each at most {MAX_SENTENCE_CHARS} characters.",
-        examples=[[EXAMPLE_SENTENCE, "Critics say Beijing cannot be an honest broker."]],
+        description=(
+            f"Sentences to label, at most {MAX_SENTENCES}, each at most {MAX_SENTENCE_CHARS} characters: plain "
+            "strings, or objects with the sentence's `text` and its `context` (the article's headline and the "
+            "previous sentence), which models trained with context read."
+        ),
+        examples=[[
+            EXAMPLE_SENTENCE,
+            {"text": "It is anything but that, the minister said.",
+             "context": "Beijing calls its plan balanced. Critics disagree."},
+        ]],
     ),
 ]
 ArticleText = Annotated[

@@ -110,7 +110,9 @@ class StanceFrame:
     @bentoml.api(batchable=True, max_batch_size=max(MAX_SENTENCES, 128), max_latency_ms=2000)
     def classify(self, sentences: SentenceList) -> ClassifyResponse:
         """Label each sentence with stance and frame; the predictions come back in order."""
-        predictions = self._ready_predictor().predict(sentences)
+        texts = [item if isinstance(item, str) else item.text for item in sentences]
+        contexts = ["" if isinstance(item, str) else item.context for item in sentences]
+        predictions = self._ready_predictor().predict(texts, contexts)
         return [Prediction(**asdict(p)) for p in predictions]
 
     @bentoml.api

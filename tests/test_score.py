@@ -202,3 +202,50 @@ def test_a_missing_text_column_fails_before_any_partial_output(tiny_model_dir, t
     assert not (tmp_path / "out.jsonl.partial").exists()
     assert main([str(source), "--output", str(output), "--model", str(tmp_path / "no-such-model")]) == 2
     assert "No model" in caplog.text
+
+
+@pytest.mark.parametrize("input_format", ["jsonl", "csv", "parquet"])
+def test_a_context_column_is_read_with_each_sentence(tiny_model_dir, tmp_path, input_format):
+    from model.predictor import Predictor
+
+    rows = [dict(row, ctx=context) for row, context in zip(SENTENCE_ROWS, ["Beijing published a plan.", "", "Talks."])]
+    source = tmp_path / f"in.{input_format}"
+    if input_format == "jsonl":
+        write_jsonl(source, rows)
+    elif input_format == "csv":
+        pa_csv.write_csv(pa.Table.from_pylist(rows), source)
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), source)
+    with_context, without = tmp_path / "with.jsonl", tmp_path / "without.jsonl"
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--context-field", "ctx", "--output", with_context) == 0
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", without) == 0
+    expected = Predictor.from_directory(tiny_model_dir).predict([r["text"] for r in rows], [r["ctx"] for r in rows])
+    scored = read_output(with_context)
+    for row, prediction in zip(scored, expected):
+        assert row["stance_scores"] == pytest.approx(prediction.stance_scores, abs=1e-6)
+    # The tiny model reads context, so a sentence with context scores differently from one without.
+    assert scored[0]["stance_scores"] != pytest.approx(read_output(without)[0]["stance_scores"], abs=1e-6)
+    assert scored[1]["stance_scores"] == pytest.approx(read_output(without)[1]["stance_scores"], abs=1e-6)
+
+
+def test_a_context_column_is_refused_for_articles_and_must_exist(tiny_model_dir, tmp_path, caplog):
+    source = write_jsonl(tmp_path / "in.jsonl", SENTENCE_ROWS)
+    assert score(tiny_model_dir, source, "--context-field", "ctx", "--output", tmp_path / "o.jsonl") == 2
+    assert "--context-field needs --unit sentence" in caplog.text
+    csv_source = tmp_path / "in.csv"
+    pa_csv.write_csv(pa.Table.from_pylist(SENTENCE_ROWS), csv_source)
+    assert score(tiny_model_dir, csv_source, "--unit", "sentence", "--context-field", "ctx",
+                 "--output", tmp_path / "o2.jsonl") == 2
+    assert "has no column 'ctx'" in caplog.text
+
+
+def test_articles_are_scored_with_the_context_of_each_sentence(tiny_model_dir, tmp_path):
+    from model.predictor import Predictor
+
+    output = tmp_path / "out.jsonl"
+    assert score(tiny_model_dir, SEED_ARTICLES[1], "--output", output) == 0
+    rows = read_output(output)
+    analysis = Predictor.from_directory(tiny_model_dir).analyze(SEED_ARTICLES[1].read_text(encoding="utf-8"))
+    assert [r["text"] for r in rows] == [s.text for s in analysis.sentences]
+    for row, sentence in zip(rows, analysis.sentences):
+        assert row["stance_scores"] == pytest.approx(sentence.stance_scores, abs=1e-6)

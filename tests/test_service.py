@@ -44,6 +44,27 @@ def test_classify_returns_one_labeled_prediction_per_sentence_in_order(client, r
         assert set(got) == {"stance", "stance_scores", "frame", "frame_scores", "low_confidence", "truncated"}
 
 
+def test_classify_reads_the_context_given_with_a_sentence(client, registered_tag):
+    from model.predictor import Predictor
+
+    items = [
+        {"text": "It is anything but that, the minister said.", "context": "Beijing calls its plan balanced."},
+        "Critics dismissed the plan.",
+        {"text": "Critics dismissed the plan."},
+    ]
+    response = client.post("/classify", json={"sentences": items})
+    assert response.status_code == 200
+    got = response.json()
+    expected = Predictor.load(registered_tag).predict(
+        [items[0]["text"], items[1], items[1]], [items[0]["context"], "", ""]
+    )
+    for prediction, want in zip(got, expected):
+        assert prediction["stance_scores"] == pytest.approx(want.stance_scores, abs=1e-5)
+    assert got[1] == got[2], "a plain string and an object without context are the same request"
+    bad = client.post("/classify", json={"sentences": [{"context": "no text"}]})
+    assert bad.status_code == 400 and "text" in bad.text
+
+
 def test_analyze_returns_sentences_with_offsets_summary_and_model(client, registered_tag):
     text = SEED_ARTICLES[0].read_text(encoding="utf-8")
     response = client.post("/analyze", json={"text": text})
