@@ -8,12 +8,26 @@ quotes). Around it we handle what news text adds:
   "BEIJING/MOSCOW -") become a segment of their own instead of a prefix of the lead;
 - a piece that starts in lower case ("sanctions. that do not comply ...") is the tail
   of a stray full stop and is merged back into the sentence before it.
+
+pysbd is guarded so that no input can hang it or make it lose text (issue #13):
+- it never sees its own placeholder characters (it rewrites them and then cannot find
+  the sentence again) nor square brackets (its numbered-reference regex backtracks
+  exponentially on "[111 111 ...]"): both are replaced, one character for one, in the
+  copy it reads, so every offset still points into the original text;
+- it reads at most MAX_PIECE_CHARS characters at a time, cut at white space, which bounds
+  the cost of its other superlinear regexes;
+- its spans must cover every visible character of the piece once, in order; where they do
+  not, a plain linear splitter on sentence-final punctuation is used for that piece.
+Characters that are neither visible nor white space (NUL, zero-width, other format and
+control characters) are trimmed from segment edges; a segment of nothing else is dropped.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _LINE = re.compile(r"[^\n]+")
@@ -22,6 +36,14 @@ _DATELINE = re.compile(
     r"(?:date\s+\d{4}-\d{2}-\d{2}\s+)?"
     r"(?:[A-Z][A-Z.'’]+(?:[ /][A-Z][A-Z.'’]+)*(?:,\s*[A-Z][A-Za-z.]+)?(?:\s*\([A-Z][A-Za-z]*\))?\s*(?::|\s[-–—])\s+)?"
 )
+
+
+# pysbd's internal placeholder characters, and the brackets of its numbered-reference rule.
+_PYSBD_RESERVED = "∯♟♝ǃ♨☝ƪᓴ✂☏☉☈☇☄∮ȹȸᓷ⎋⌬ᓸᓳᓱᓰ♭♬"
+_PYSBD_SAFE = str.maketrans({char: "¤" for char in _PYSBD_RESERVED} | {"[": "(", "]": ")"})
+MAX_PIECE_CHARS = 1000
+# The fallback: a sentence ends at . ! ? (and closing quotes or brackets) before white space.
+_FALLBACK_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 
 
 @dataclass(frozen=True)
@@ -40,13 +62,64 @@ def _segmenter():
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
+def _invisible(char: str) -> bool:
+    """White space, and characters that show nothing: control, format (zero-width) and separators."""
+    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp", "Cn", "Co", "Cs")
+
+
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:
-    """Shrink [start, end) to exclude surrounding white space; None if nothing is left."""
-    while start < end and text[start].isspace():
+    """Shrink [start, end) to exclude invisible characters at both ends; None if nothing is left."""
+    while start < end and _invisible(text[start]):
         start += 1
-    while end > start and text[end - 1].isspace():
+    while end > start and _invisible(text[end - 1]):
         end -= 1
     return (start, end) if start < end else None
+
+
+def _pieces(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """[start, end) cut into pieces of at most MAX_PIECE_CHARS, at white space where there is some."""
+    while end - start > MAX_PIECE_CHARS:
+        cut = text.rfind(" ", start + MAX_PIECE_CHARS // 2, start + MAX_PIECE_CHARS)
+        cut = cut + 1 if cut > start else start + MAX_PIECE_CHARS
+        yield start, cut
+        start = cut
+    yield start, end
+
+
+def _covers(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    """Whether `spans` are in order, inside [start, end) and cover every visible character there once."""
+    position = start
+    for span_start, span_end in spans:
+        if span_start < position or span_end > end or span_start >= span_end:
+            return False
+        if any(not _invisible(char) for char in text[position:span_start]):
+            return False
+        position = span_end
+    return all(_invisible(char) for char in text[position:end])
+
+
+def _fallback_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A linear splitter: a sentence ends at final punctuation followed by white space."""
+    spans, begin = [], start
+    for match in _FALLBACK_END.finditer(text, start, end):
+        spans.append((begin, match.end()))
+        begin = match.end()
+    spans.append((begin, end))
+    return [trimmed for span in spans if (trimmed := _trimmed(text, *span))]
+
+
+def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """pysbd's sentences of text[start:end] as trimmed spans, or the fallback's where pysbd loses text."""
+    spans = []
+    for piece_start, piece_end in _pieces(text, start, end):
+        safe = text[piece_start:piece_end].translate(_PYSBD_SAFE)
+        found = [
+            trimmed
+            for piece in _segmenter().segment(safe)
+            if (trimmed := _trimmed(text, piece_start + piece.start, piece_start + piece.end))
+        ]
+        spans += found if _covers(text, piece_start, piece_end, found) else _fallback_spans(text, piece_start, piece_end)
+    return spans
 
 
 def _dateline_end(line: str) -> int:
@@ -59,7 +132,10 @@ def _dateline_end(line: str) -> int:
 
 
 def split_sentences(text: str) -> list[Segment]:
-    """Split `text` into sentences; `text[s.start:s.end] == s.text` for every segment."""
+    """Split `text` into sentences; `text[s.start:s.end] == s.text` for every segment.
+
+    The segments cover every visible character of `text` exactly once, in order.
+    """
     spans: list[tuple[int, int]] = []
     for line in _LINE.finditer(text):
         line_start = line.start()
@@ -70,14 +146,10 @@ def split_sentences(text: str) -> list[Segment]:
             if trimmed:
                 spans.append(trimmed)
         offset = line_start + head
-        for piece in _segmenter().segment(text[offset : line.end()]):
-            trimmed = _trimmed(text, offset + piece.start, offset + piece.end)
-            if trimmed is None:
-                continue
+        for sentence in _sentence_spans(text, offset, line.end()):
             # Merge only into a sentence of this line's body, never into its dateline.
-            if spans and text[trimmed[0]].islower() and spans[-1][0] >= offset:
-                spans[-1] = (spans[-1][0], trimmed[1])
+            if spans and text[sentence[0]].islower() and spans[-1][0] >= offset:
+                spans[-1] = (spans[-1][0], sentence[1])
             else:
-                spans.append(trimmed)
+                spans.append(sentence)
     return [Segment(start, end, text[start:end]) for start, end in spans]
-

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.segment import split_sentences
 from tests.conftest import SEED_ARTICLES
@@ -72,3 +74,66 @@ def test_empty_and_blank_text_give_no_segments():
 
 def test_a_lower_case_lead_is_not_merged_into_the_dateline():
     assert texts("BEIJING: china said it would help.") == ["BEIJING:", "china said it would help."]
+
+
+# Inputs that hung pysbd or made it drop a sentence (issue #13).
+PATHOLOGICAL = [
+    "..[" + " ".join(["111"] * 26) + "]",
+    "Critics call it a ♭ sham. China welcomed it.",
+    "A ∯ B. C ȸ D. E ♬ F. G ☉ H. I ☇ J ☈ K ☄ L.",
+    "x" * 50_000,
+    "a. " * 20_000,
+    "\n".join("a" for _ in range(20_000)),
+    "[" * 5_000 + "1" * 5_000 + "]" * 5_000,
+    "\x00\x00 \u200b\u200b",
+]
+
+
+def visible_characters(text: str) -> list[int]:
+    from model.segment import _invisible
+
+    return [i for i, char in enumerate(text) if not _invisible(char)]
+
+
+def assert_covers_exactly(text: str) -> None:
+    segments = split_sentences(text)
+    visible = visible_characters(text)
+    visible_set = set(visible)
+    covered = []
+    for segment in segments:
+        assert text[segment.start : segment.end] == segment.text
+        assert visible_characters(segment.text), "a segment of nothing visible"
+        covered += [i for i in range(segment.start, segment.end) if i in visible_set]
+    assert covered == visible, "every visible character once, in order"
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL, ids=lambda t: repr(t[:24]))
+def test_pathological_inputs_finish_quickly_and_lose_nothing(text):
+    import time
+
+    started = time.perf_counter()
+    segments = split_sentences(text)
+    assert time.perf_counter() - started < 5, "segmentation must stay linear-ish in the input"
+    assert_covers_exactly(text)
+    if "♭" in text:
+        assert [s.text for s in segments] == ["Critics call it a ♭ sham.", "China welcomed it."]
+
+
+def test_nothing_but_invisible_characters_gives_no_segment():
+    assert split_sentences("\x00\u200b\u2060\ufeff") == []
+    assert texts("\u200bChina welcomed it.\u200b") == ["China welcomed it."]
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=400))
+@settings(max_examples=300, deadline=2000)
+def test_segments_cover_every_visible_character_once_in_order(text):
+    assert_covers_exactly(text)
+
+
+@given(st.lists(st.sampled_from(
+    ["China", "welcomed", "the", "plan", ".", "!", "?", "Mr.", "U.S.", "[1]", "[2, 3]", "“", "”", "\n", "♭", "ȸ",
+     "BEIJING:", "date 2023-03-17", "e.g.", "...", "(AP)", "—", "\u200b", "\x00", "12", "a.m."]
+), max_size=80).map(" ".join))
+@settings(max_examples=300, deadline=2000)
+def test_news_like_token_soup_is_covered_exactly(text):
+    assert_covers_exactly(text)
