@@ -2,9 +2,9 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STANCEFRAME := $(VENV)/bin/stanceframe
-INSTALLED := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
 PORT ?= 3000
-# The browser test drives Debian's Chromium, and the load tests wrk; installing them needs root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Nothing may download a model or dataset at run time.
@@ -12,18 +12,29 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
+# BentoML usage tracking off: nothing leaves the machine.
+export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install model serve test train evaluate score bento bench
+.PHONY: install install-dev model serve test train evaluate score bento bench
 
-$(INSTALLED): pyproject.toml
+# The runtime (make serve): the package and its pinned dependencies, nothing else.
+$(RUNTIME): pyproject.toml
 	test -x $(PYTHON) || python3.11 -m venv $(VENV)
 	# torch first, pinned: its CPU wheel is on local disk, anything else pulls CUDA wheels.
 	$(PYTHON) -m pip install --quiet torch==2.13.0
+	$(PYTHON) -m pip install --quiet -e .
+	touch $@
+
+# Tests and benchmarks (make test, make bench): the dev extras, Debian's Chromium for the
+# browser test and wrk for the load tests; installing those needs root.
+$(DEV): $(RUNTIME)
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 	command -v chromium >/dev/null && command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium wrk; }
 	touch $@
 
-install: $(INSTALLED)
+install: $(RUNTIME)
+
+install-dev: $(DEV)
 
 model: install
 	$(STANCEFRAME) train --if-missing
@@ -40,11 +51,11 @@ serve: model
 score: model
 	$(STANCEFRAME) score training/data/seeds --output build/seeds-scored.jsonl
 
-bench: model
+bench: model install-dev
 	$(PYTHON) -m model.bench
 
 bento: model
 	$(VENV)/bin/bentoml build
 
-test: install
+test: install-dev
 	$(PYTHON) -m pytest

@@ -9,6 +9,7 @@ interface; torch is imported only to load the torch backend.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -74,6 +75,14 @@ class HeadProbabilities:
     stance: np.ndarray
     frame: np.ndarray
     truncated: np.ndarray
+
+
+class ArticleTooLong(ValueError):
+    """An article has more sentences than the caller allows."""
+
+
+class DeadlineExceeded(TimeoutError):
+    """The work passed its deadline and was stopped between batches."""
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0, bias: Sequence[float] | None = None) -> np.ndarray:
@@ -213,9 +222,14 @@ class Predictor:
         return article_contexts(texts, self.config.context_mode) if self.uses_context else None
 
     def logits(
-        self, sentences: Sequence[str], contexts: Sequence[str] | None = None
+        self, sentences: Sequence[str], contexts: Sequence[str] | None = None, deadline: float | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Raw stance and frame logits in input order, and the truncation flags."""
+        """Raw stance and frame logits in input order, and the truncation flags.
+
+        With a `deadline` (a `time.monotonic()` value), work stops with DeadlineExceeded at
+        the first batch boundary past it, so no request's work outlives its time limit by
+        more than one batch.
+        """
         n_stance, n_frame = len(self.config.stance_labels), len(self.config.frame_labels)
         if not sentences:
             return (
@@ -234,18 +248,24 @@ class Predictor:
         stance = np.empty((len(encoded), n_stance), dtype=np.float32)
         frame = np.empty((len(encoded), n_frame), dtype=np.float32)
         for begin in range(0, len(order), self.batch_size):
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded(f"Stopped after {begin} of {len(order)} sentences: past the time limit.")
             rows = order[begin : begin + self.batch_size]
             stance[rows], frame[rows] = self.network(**pad_batch(encoded, rows, self.tokenizer.pad_token_id))
         return stance, frame, encoded.truncated
 
-    def probabilities(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> HeadProbabilities:
-        stance_logits, frame_logits, truncated = self.logits(sentences, contexts)
+    def probabilities(
+        self, sentences: Sequence[str], contexts: Sequence[str] | None = None, deadline: float | None = None
+    ) -> HeadProbabilities:
+        stance_logits, frame_logits, truncated = self.logits(sentences, contexts, deadline)
         stance, frame = calibrated(stance_logits, frame_logits, self.config)
         return HeadProbabilities(stance=stance, frame=frame, truncated=truncated)
 
-    def predict(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> list[SentencePrediction]:
+    def predict(
+        self, sentences: Sequence[str], contexts: Sequence[str] | None = None, deadline: float | None = None
+    ) -> list[SentencePrediction]:
         """Stance, frame and their full probability distributions for each sentence."""
-        probs = self.probabilities(sentences, contexts)
+        probs = self.probabilities(sentences, contexts, deadline)
         stance_threshold = self.config.stance_confidence_threshold
         frame_threshold = self.config.frame_confidence_threshold
         predictions = []
@@ -263,11 +283,19 @@ class Predictor:
             )
         return predictions
 
-    def analyze(self, text: str) -> ArticleAnalysis:
-        """Split an article into sentences (offsets into `text`), label each in context, and summarize."""
+    def analyze(self, text: str, max_sentences: int | None = None, deadline: float | None = None) -> ArticleAnalysis:
+        """Split an article into sentences (offsets into `text`), label each in context, and summarize.
+
+        More than `max_sentences` sentences raises ArticleTooLong before any inference.
+        """
         segments = split_sentences(text)
+        if max_sentences is not None and len(segments) > max_sentences:
+            raise ArticleTooLong(
+                f"The article has {len(segments)} sentences; at most {max_sentences} are accepted per request. "
+                f"Split it, or raise STANCEFRAME_MAX_ARTICLE_SENTENCES."
+            )
         texts = [segment.text for segment in segments]
-        predictions = self.predict(texts, self.contexts_of(texts))
+        predictions = self.predict(texts, self.contexts_of(texts), deadline)
         sentences = [
             SentenceAnalysis(**asdict(prediction), index=i, start=seg.start, end=seg.end, text=seg.text)
             for i, (seg, prediction) in enumerate(zip(segments, predictions))

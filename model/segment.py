@@ -62,6 +62,11 @@ def _segmenter():
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
+def has_visible_text(text: str) -> bool:
+    """Whether `text` has a character that shows (not only white space, NUL, zero-width and the like)."""
+    return any(not _invisible(char) for char in text)
+
+
 def _invisible(char: str) -> bool:
     """White space, and characters that show nothing: control, format (zero-width) and separators."""
     return char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp", "Cn", "Co", "Cs")

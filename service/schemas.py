@@ -2,8 +2,9 @@
 
 The caps are read from the environment when this module is imported, so a
 deployment can change them without a code change:
-STANCEFRAME_MAX_SENTENCES (per /classify request), STANCEFRAME_MAX_SENTENCE_CHARS and
-STANCEFRAME_MAX_ARTICLE_CHARS (per /analyze request).
+STANCEFRAME_MAX_SENTENCES (per /classify request), STANCEFRAME_MAX_SENTENCE_CHARS,
+STANCEFRAME_MAX_ARTICLE_CHARS and STANCEFRAME_MAX_ARTICLE_SENTENCES (per /analyze
+request), STANCEFRAME_MAX_BODY_BYTES (per request body, checked before parsing).
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from bentoml.validators import ContentType
 from pydantic import AfterValidator, BaseModel, Field
 
 from model.labels import FRAME_LABELS, STANCE_LABELS
+from model.segment import has_visible_text
 
 MAX_SENTENCES = int(os.environ.get("STANCEFRAME_MAX_SENTENCES", "128"))
 MAX_SENTENCE_CHARS = int(os.environ.get("STANCEFRAME_MAX_SENTENCE_CHARS", "2000"))
 MAX_ARTICLE_CHARS = int(os.environ.get("STANCEFRAME_MAX_ARTICLE_CHARS", "100000"))
+MAX_ARTICLE_SENTENCES = int(os.environ.get("STANCEFRAME_MAX_ARTICLE_SENTENCES", "1000"))
+# A JSON string escapes a character in at most 6 bytes (\uXXXX); 2 MiB holds a full-size
+# article or a full /classify request of ordinary text with room to spare.
+MAX_BODY_BYTES = int(os.environ.get("STANCEFRAME_MAX_BODY_BYTES", str(2 << 20)))
 
 Stance = Literal[STANCE_LABELS]
 Frame = Literal[FRAME_LABELS]
@@ -37,8 +43,8 @@ EXAMPLE_FRAME_SCORES = {
 
 
 def not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("text is empty or only white space")
+    if not has_visible_text(text):
+        raise ValueError("text is empty or only white space, control or zero-width characters")
     return text
 
 
@@ -165,7 +171,10 @@ class ModelInfo(BaseModel):
         description="A head's top probability below this flags low_confidence (chosen on the development set).",
         examples=[{"stance": 0.62, "frame": 0.48}],
     )
-    limits: dict[str, int] = Field(description="Request caps.", examples=[{"max_sentences": MAX_SENTENCES}])
+    limits: dict[str, float] = Field(
+        description="Request caps (set by environment variables, see the README).",
+        examples=[{"max_sentences": MAX_SENTENCES, "max_body_bytes": MAX_BODY_BYTES}],
+    )
     data_hash: str = Field(description="SHA-256 of the training data files.", examples=["481a8656..."])
     metrics: dict[str, dict[str, float]] = Field(
         description="Development-set metrics per head (macro_f1, accuracy, ece, temperature, ...), with the "

@@ -6,20 +6,27 @@ see the README's "Thread settings" section for the measurements behind the choic
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
+import sys
 import threading
+import time
 from dataclasses import asdict
 
 import bentoml
 from bentoml.exceptions import ServiceUnavailable
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from model.labels import FRAME_LABELS, STANCE_LABELS
-from model.predictor import DEFAULT_BACKEND, resolve_backend
+from model.predictor import DEFAULT_BACKEND, ArticleTooLong, resolve_backend
 from model.store import DEFAULT_REF
-from service.middleware import JsonBodyOnly
+from service.middleware import RequestGuard
 from service.schemas import (
     MAX_ARTICLE_CHARS,
+    MAX_ARTICLE_SENTENCES,
+    MAX_BODY_BYTES,
     MAX_SENTENCE_CHARS,
     MAX_SENTENCES,
     AnalyzeResponse,
@@ -39,10 +46,38 @@ WORKERS = int(os.environ.get("STANCEFRAME_WORKERS", "2"))
 # Inference threads per worker (torch or ONNX Runtime).
 THREADS = os.environ.get("STANCEFRAME_THREADS", "1")
 BACKEND = os.environ.get("STANCEFRAME_BACKEND", DEFAULT_BACKEND)
+# Requests in flight per worker beyond which the service answers 429 (BentoML divides its
+# service-wide max_concurrency by the number of workers).
+MAX_IN_FLIGHT = int(os.environ.get("STANCEFRAME_MAX_IN_FLIGHT", "64"))
+TIMEOUT_SECONDS = 60
+# A request body must arrive within this time: a slow client would hold a concurrency slot.
+BODY_SECONDS = float(os.environ.get("STANCEFRAME_BODY_SECONDS", "30"))
+LIMITS = {
+    "max_sentences": MAX_SENTENCES,
+    "max_sentence_chars": MAX_SENTENCE_CHARS,
+    "max_article_chars": MAX_ARTICLE_CHARS,
+    "max_article_sentences": MAX_ARTICLE_SENTENCES,
+    "max_body_bytes": MAX_BODY_BYTES,
+    "body_seconds": BODY_SECONDS,
+    "max_in_flight_per_worker": MAX_IN_FLIGHT,
+    "timeout_seconds": TIMEOUT_SECONDS,
+}
 WARM_UP_SENTENCES = [
     "China will continue to play a constructive role for a ceasefire to stop the war.",
     "Critics say Beijing cannot be an honest broker while it refuses to condemn the invasion.",
 ]
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this worker when the server process that started it dies.
+
+    BentoML starts each worker in a process group of its own, so stopping the server
+    (TERM, then KILL) while a worker is busy in a request would leave that worker running,
+    holding the listening socket.
+    """
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 @bentoml.service(
@@ -50,14 +85,15 @@ WARM_UP_SENTENCES = [
     workers=WORKERS,
     # Two API threads: /analyze can run while a /classify batch is on the model.
     threads=2,
-    # Beyond 128 requests in flight the service answers 429 instead of queueing without bound
-    # (a cap of exactly 64 refused some requests of 64 clients between a reply and their next call).
-    traffic={"timeout": 60, "max_concurrency": 128},
+    # Beyond MAX_IN_FLIGHT requests on a worker the service answers 429 instead of queueing without
+    # bound (32 per worker refused some requests of 64 clients between a reply and their next call).
+    traffic={"timeout": TIMEOUT_SECONDS, "max_concurrency": MAX_IN_FLIGHT * WORKERS},
     envs=[
         {"name": "OMP_NUM_THREADS", "value": THREADS},
         {"name": "MKL_NUM_THREADS", "value": THREADS},
         {"name": "TOKENIZERS_PARALLELISM", "value": "false"},
         {"name": "HF_HUB_OFFLINE", "value": "1"},
+        {"name": "BENTOML_DO_NOT_TRACK", "value": "true"},
         {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
     ],
 )
@@ -67,6 +103,7 @@ class StanceFrame:
     stored_model = bentoml.models.BentoModel(DEFAULT_REF)
 
     def __init__(self) -> None:
+        die_with_parent()
         self.predictor = None
         self.load_error: BaseException | None = None
         self.ready = threading.Event()
@@ -112,13 +149,22 @@ class StanceFrame:
         """Label each sentence with stance and frame; the predictions come back in order."""
         texts = [item if isinstance(item, str) else item.text for item in sentences]
         contexts = ["" if isinstance(item, str) else item.context for item in sentences]
-        predictions = self._ready_predictor().predict(texts, contexts)
+        predictions = self._ready_predictor().predict(texts, contexts, deadline=deadline())
         return [Prediction(**asdict(p)) for p in predictions]
 
     @bentoml.api
     def analyze(self, text: ArticleText) -> AnalyzeResponse:
         """Split an article into sentences, label each one and summarize the article."""
-        return AnalyzeResponse.model_validate(self._ready_predictor().analyze(text).to_dict())
+        try:
+            analysis = self._ready_predictor().analyze(text, MAX_ARTICLE_SENTENCES, deadline=deadline())
+        except ArticleTooLong as error:
+            # A validation error of the `text` field, so the 400 has the same shape as every
+            # other invalid input (BentoML wraps a BadInput's body in a list).
+            raise ValidationError.from_exception_data(
+                "Input",
+                [InitErrorDetails(type=PydanticCustomError("too_many_sentences", str(error)), loc=("text",), input="")],
+            ) from error
+        return AnalyzeResponse.model_validate(analysis.to_dict())
 
     @bentoml.api
     def model_info(self) -> ModelInfo:
@@ -134,11 +180,7 @@ class StanceFrame:
             low_confidence_thresholds={
                 head: getattr(config, f"{head}_confidence_threshold") for head in ("stance", "frame")
             },
-            limits={
-                "max_sentences": MAX_SENTENCES,
-                "max_sentence_chars": MAX_SENTENCE_CHARS,
-                "max_article_chars": MAX_ARTICLE_CHARS,
-            },
+            limits=LIMITS,
             data_hash=self.metadata.get("data_hash", ""),
             metrics={
                 head: {name: value for name, value in dev[head].items() if isinstance(value, float)}
@@ -148,5 +190,13 @@ class StanceFrame:
         )
 
 
-StanceFrame.add_asgi_middleware(JsonBodyOnly, paths=("/classify", "/analyze", "/model_info"))
+def deadline() -> float:
+    """When a request's work must stop: by then the client has had its 504."""
+    return time.monotonic() + TIMEOUT_SECONDS
+
+
+StanceFrame.add_asgi_middleware(
+    RequestGuard, api_paths=("/classify", "/analyze", "/model_info"), max_body_bytes=MAX_BODY_BYTES,
+    body_seconds=BODY_SECONDS, limits=LIMITS,
+)
 StanceFrame.mount_asgi_app(ui_app, path="/ui")

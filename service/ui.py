@@ -1,4 +1,4 @@
-"""The browser page: a small Starlette app that serves `service/ui/index.html`.
+"""The browser pages: a small Starlette app that serves `service/ui/index.html` and the API page.
 
 service/service.py mounts it at /ui (`StanceFrame.mount_asgi_app(ui_app, path="/ui")`), so
 the page and the API share one origin and the page calls `../analyze` with no CORS setup.
@@ -25,6 +25,14 @@ from starlette.routing import Route
 
 UI_DIR = Path(__file__).resolve().parent / "ui"
 INDEX_HTML = UI_DIR / "index.html"
+# The API page: Swagger UI from BentoML's bundled assets (same origin), without the Google
+# Tag Manager that BentoML's own page at / embeds; / redirects here (service/middleware.py).
+API_HTML = UI_DIR / "api.html"
+API_JS = UI_DIR / "api.js"
+API_CONTENT_SECURITY_POLICY = "; ".join(
+    ["default-src 'self'", "img-src 'self' data:", "style-src 'self' 'unsafe-inline'", "connect-src 'self'",
+     "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'"]
+)
 
 # The page talks only to its own origin; the policy makes the browser enforce that.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -53,4 +61,20 @@ async def index(request: Request) -> FileResponse:
     return FileResponse(INDEX_HTML, media_type="text/html; charset=utf-8", headers=HEADERS)
 
 
-ui_app = Starlette(routes=[Route("/", index, methods=["GET"], name="ui-index")])
+async def api_page(request: Request) -> FileResponse:
+    """The API documentation page (GET and HEAD)."""
+    headers = HEADERS | {"Content-Security-Policy": API_CONTENT_SECURITY_POLICY}
+    return FileResponse(API_HTML, media_type="text/html; charset=utf-8", headers=headers)
+
+
+async def api_script(request: Request) -> FileResponse:
+    return FileResponse(API_JS, media_type="text/javascript; charset=utf-8", headers=HEADERS)
+
+
+ui_app = Starlette(
+    routes=[
+        Route("/", index, methods=["GET"], name="ui-index"),
+        Route("/api", api_page, methods=["GET"], name="ui-api"),
+        Route("/api.js", api_script, methods=["GET"], name="ui-api-script"),
+    ]
+)

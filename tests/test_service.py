@@ -174,3 +174,90 @@ def test_a_body_that_is_not_json_is_a_415_with_a_message(client):
     assert "Content-Type must be application/json" in response.json()["error"]
     response = client.post("/classify", json={"sentences": ["ok"]}, headers={"content-type": "application/json; charset=utf-8"})
     assert response.status_code == 200
+
+
+def test_two_content_type_headers_are_a_415_not_a_500(client):
+    response = client.post(
+        "/classify", content=b'{"sentences": ["ok"]}',
+        headers=[("content-type", "multipart/form-data"), ("content-type", "application/json")],
+    )
+    assert response.status_code == 415
+    assert "2 Content-Type headers" in response.json()["error"]
+
+
+def test_a_body_over_the_limit_is_a_413_before_it_is_parsed(client):
+    from service.schemas import MAX_BODY_BYTES
+
+    oversized = b'{"text": "' + b"a" * MAX_BODY_BYTES + b'"}'
+    response = client.post("/analyze", content=oversized, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert f"limited to {MAX_BODY_BYTES} bytes" in response.json()["error"]
+
+    def chunked():
+        for _ in range(MAX_BODY_BYTES // 65536 + 2):
+            yield b"a" * 65536
+
+    # No Content-Length: the body is counted as it arrives.
+    response = client.post("/analyze", content=chunked(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("text", ["\x00\x00", "\u200b\u200b", "\u2060 \ufeff"])
+def test_sentences_of_only_invisible_characters_are_refused(client, text):
+    response = client.post("/classify", json={"sentences": [text]})
+    assert response.status_code == 400 and "zero-width" in response.text
+    assert client.post("/analyze", json={"text": text}).status_code == 400
+
+
+def test_an_article_over_the_sentence_cap_is_a_400_naming_the_cap(client):
+    from service.schemas import MAX_ARTICLE_SENTENCES
+
+    text = "\n".join("A." for _ in range(MAX_ARTICLE_SENTENCES + 1))
+    response = client.post("/analyze", json={"text": text})
+    assert response.status_code == 400
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["text"] and f"at most {MAX_ARTICLE_SENTENCES} are accepted" in problem["msg"]
+    assert client.post("/analyze", json={"text": "\n".join(["A."] * MAX_ARTICLE_SENTENCES)}).status_code == 200
+
+
+@pytest.mark.parametrize("text", [
+    "..[" + " ".join(["111"] * 26) + "]",
+    "Critics call it a ♭ sham. China welcomed it.",
+])
+def test_inputs_that_hung_or_lost_sentences_are_answered_in_full(client, text):
+    started = time.monotonic()
+    response = client.post("/analyze", json={"text": text})
+    assert response.status_code == 200 and time.monotonic() - started < 10
+    sentences = response.json()["sentences"]
+    assert "".join(s["text"] for s in sentences).replace(" ", "") == text.replace(" ", "")
+
+
+def test_the_root_page_loads_nothing_from_outside(client):
+    root = client.get("/", follow_redirects=False)
+    assert root.status_code == 307 and root.headers["location"] == "/ui/api"
+    page = client.get("/ui/api")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for body in (page.text, client.get("/ui/api.js").text):
+        assert "http://" not in body and "https://" not in body and "googletagmanager" not in body
+    assert "validatorUrl: null" in client.get("/ui/api.js").text
+
+
+def test_the_openapi_document_describes_the_errors_the_service_sends(client):
+    spec = client.get("/docs.json").json()
+    error = spec["components"]["schemas"]["ServiceError"]
+    assert {"type": "array", "items": {"type": "object"}} in error["properties"]["detail"]["anyOf"]
+    for path in ("/classify", "/analyze"):
+        responses = spec["paths"][path]["post"]["responses"]
+        assert {"400", "408", "413", "415", "429", "503", "504"} <= set(responses)
+        assert responses["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/ServiceError")
+    body = client.post("/classify", json={"sentences": [""]}).json()
+    assert isinstance(body["error"], str) and isinstance(body["detail"], list) and body["detail"][0]["loc"]
+
+
+def test_model_info_reports_every_limit(client):
+    from service.service import LIMITS
+
+    limits = client.post("/model_info").json()["limits"]
+    assert limits == LIMITS
+    assert {"max_body_bytes", "max_article_sentences", "max_in_flight_per_worker", "timeout_seconds"} <= set(limits)

@@ -1,0 +1,63 @@
+"""The OpenAPI document as served: BentoML's, with the error responses the service really sends.
+
+BentoML declares every error body as `{"error": string, "detail": string}` and only the
+status codes 400, 404 and 500. The service's 400s carry pydantic's list of problems in
+`detail`, and requests can also end in 408, 413, 415, 429, 503 or 504 (all JSON with an
+`error` message). Clients generated from the document, and schemathesis, hold the
+service to what it declares, so the declaration is corrected here.
+"""
+
+from __future__ import annotations
+
+import copy
+
+ERROR_SCHEMA_NAME = "ServiceError"
+ERROR_SCHEMA = {
+    "title": ERROR_SCHEMA_NAME,
+    "type": "object",
+    "description": "Why the request was refused or failed.",
+    "properties": {
+        "error": {"title": "Message", "type": "string"},
+        "detail": {
+            "title": "Error Detail",
+            "description": "For invalid input, one entry per problem (`loc` names the field, `msg` says what "
+                           "is wrong); otherwise a string, or absent.",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}],
+        },
+    },
+    "required": ["error"],
+}
+EXTRA_RESPONSES = {
+    "408": "The request body arrived too slowly.",
+    "413": "The request body is larger than the service accepts.",
+    "415": "The body is not JSON (exactly one Content-Type, application/json).",
+    "429": "Too many requests in flight on this worker; retry later.",
+    "503": "The model is still loading, or the request could not be batched in time; retry later.",
+    "504": "The request took longer than the service's time limit.",
+}
+
+
+def corrected_spec(spec: dict, limits: dict) -> dict:
+    """`spec` with every error response pointing at ServiceError and the service's limits described."""
+    spec = copy.deepcopy(spec)
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas[ERROR_SCHEMA_NAME] = ERROR_SCHEMA
+    reference = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.get("responses")
+            if not isinstance(responses, dict):
+                continue
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    response["content"] = {"application/json": {"schema": reference}}
+            for status, description in EXTRA_RESPONSES.items():
+                responses.setdefault(
+                    status, {"description": description, "content": {"application/json": {"schema": reference}}}
+                )
+    info = spec.setdefault("info", {})
+    info["description"] = (
+        (info.get("description") or "").rstrip()
+        + "\n\nLimits: " + ", ".join(f"{name} {value}" for name, value in limits.items()) + "."
+    ).strip()
+    return spec
