@@ -14,8 +14,9 @@ from pathlib import Path
 
 TABLE_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 FORMATS = ("jsonl", "csv", "parquet")
-CSV_BLOCK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 1024
+# A CSV cell larger than this is an error row (the reader holds one record in memory).
+MAX_CSV_CELL_BYTES = 16 << 20
 
 
 class InputError(ValueError):
@@ -65,7 +66,7 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def _decoded(value: object, what: str) -> tuple[str | None, str | None]:
-    """(the string, None) or (None, why it is not a string)."""
+    """(the string, None) or (None, why it is not usable text)."""
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
@@ -73,6 +74,11 @@ def _decoded(value: object, what: str) -> tuple[str | None, str | None]:
             return None, f"{what} is not valid UTF-8 ({error.reason} at byte {error.start})"
     if not isinstance(value, str):
         return None, f"{what} must be a string, found {type(value).__name__}"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        # A lone surrogate: from a JSON escape such as "\ud800", or from undecodable CSV bytes.
+        return None, f"{what} is not valid UTF-8 (an unpaired surrogate at character {error.start})"
     return value, None
 
 
@@ -95,7 +101,8 @@ def _row_id(path: Path, number: int, value: object) -> str:
         value = value.decode("utf-8", errors="replace")
     if value is None or value == "":
         return f"{path.name}:{number}"
-    return str(value)
+    # Written to the output, so it must be valid UTF-8: unpaired surrogates become \udxxx escapes.
+    return str(value).encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def _read_txt(path: Path) -> Iterator[InputUnit]:
@@ -122,6 +129,9 @@ def _read_jsonl(path: Path, fields: Fields) -> Iterator[InputUnit]:
             except json.JSONDecodeError as error:
                 yield InputUnit(fallback, None, f"line is not valid JSON ({error.msg})")
                 continue
+            except RecursionError:
+                yield InputUnit(fallback, None, "line is nested too deeply to parse as JSON")
+                continue
             if not isinstance(row, dict):
                 yield InputUnit(fallback, None, f"expected a JSON object, found {type(row).__name__}")
                 continue
@@ -129,38 +139,18 @@ def _read_jsonl(path: Path, fields: Fields) -> Iterator[InputUnit]:
             yield _text_unit(_row_id(path, number, row.get(fields.id)), row.get(fields.text), fields.text, context)
 
 
-def _table_batches(path: Path, kind: str, fields: Fields):
-    """Column names and a stream of record batches (the text read as bytes from CSV)."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
+def _parquet_batches(path: Path, fields: Fields):
+    """Column names and a stream of record batches of the columns used."""
     import pyarrow.parquet as pq
 
-    if kind == "parquet":
-        parquet = pq.ParquetFile(path)
-        names = parquet.schema_arrow.names
-        columns = [c for c in fields.columns() if c in names] or names[:1]
-        return names, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns)
-    read_options = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
-    # Articles span lines inside quoted cells.
-    parse_options = pa_csv.ParseOptions(newlines_in_values=True)
-    names = pa_csv.open_csv(path, read_options=read_options, parse_options=parse_options).schema.names
-    columns = [c for c in fields.columns() if c in names]
-    reader = pa_csv.open_csv(
-        path,
-        read_options=read_options,
-        parse_options=parse_options,
-        # Only the columns used, as bytes decoded per row: one bad cell is one error row.
-        convert_options=pa_csv.ConvertOptions(
-            include_columns=columns,
-            column_types={name: pa.binary() for name in columns},
-            strings_can_be_null=False,
-        ),
-    )
-    return names, reader
+    parquet = pq.ParquetFile(path)
+    names = parquet.schema_arrow.names
+    columns = [c for c in fields.columns() if c in names] or names[:1]
+    return names, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns)
 
 
-def _read_table(path: Path, kind: str, fields: Fields) -> Iterator[InputUnit]:
-    names, batches = _table_batches(path, kind, fields)
+def _read_parquet(path: Path, fields: Fields) -> Iterator[InputUnit]:
+    names, batches = _parquet_batches(path, fields)
     _check_names(path, names, fields)
     number = 0
     for batch in batches:
@@ -171,6 +161,54 @@ def _read_table(path: Path, kind: str, fields: Fields) -> Iterator[InputUnit]:
         for row_id, text, context in zip(ids, texts, contexts):
             number += 1
             yield _text_unit(_row_id(path, number, row_id), text, fields.text, context)
+
+
+def _csv_records(path: Path):
+    """(header, records): Python's csv reader, one record at a time, so a bad record is one error row.
+
+    Bytes that are not UTF-8 are kept as surrogates and reported per cell by `_decoded`.
+    """
+    import csv
+
+    handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    reader = csv.reader(handle, strict=True)
+    csv.field_size_limit(MAX_CSV_CELL_BYTES)
+    try:
+        header = next(reader, [])
+    except csv.Error as error:
+        handle.close()
+        raise InputError(f"Cannot read {path} as CSV: the header is malformed ({error}).") from error
+    return header, reader, handle
+
+
+def _read_csv(path: Path, fields: Fields) -> Iterator[InputUnit]:
+    import csv
+
+    header, reader, handle = _csv_records(path)
+    with handle:
+        _check_names(path, header, fields)
+        position = {name: i for i, name in enumerate(header)}
+
+        def cell(record: list[str], name: str | None):
+            return record[position[name]] if name in position and position[name] < len(record) else None
+
+        number = 0
+        while True:
+            number += 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield InputUnit(f"{path.name}:{number}", None, f"record is not valid CSV ({error})")
+                continue
+            if len(record) != len(header):
+                yield InputUnit(_row_id(path, number, cell(record, fields.id)), None,
+                                f"record has {len(record)} fields, the header {len(header)}")
+                continue
+            context = cell(record, fields.context) if fields.context else None
+            yield _text_unit(_row_id(path, number, cell(record, fields.id)), cell(record, fields.text), fields.text,
+                             context)
 
 
 def _check_names(path: Path, names: Sequence[str], fields: Fields) -> None:
@@ -185,12 +223,16 @@ def check_columns(paths: Sequence[Path], fields: Fields) -> None:
 
     for path in paths:
         kind = TABLE_SUFFIXES.get(path.suffix.lower())
-        if kind in ("csv", "parquet"):
+        if kind == "parquet":
             try:
-                names, _ = _table_batches(path, kind, fields)
+                names, _ = _parquet_batches(path, fields)
             except pa.ArrowException as error:
-                raise InputError(f"Cannot read {path} as {kind}: {error}") from error
+                raise InputError(f"Cannot read {path} as parquet: {error}") from error
             _check_names(path, names, fields)
+        elif kind == "csv":
+            header, _, handle = _csv_records(path)
+            handle.close()
+            _check_names(path, header, fields)
 
 
 def read_units(paths: Sequence[Path], fields: Fields) -> Iterator[InputUnit]:
@@ -201,8 +243,10 @@ def read_units(paths: Sequence[Path], fields: Fields) -> Iterator[InputUnit]:
             yield from _read_txt(path)
         elif TABLE_SUFFIXES[suffix] == "jsonl":
             yield from _read_jsonl(path, fields)
+        elif TABLE_SUFFIXES[suffix] == "csv":
+            yield from _read_csv(path, fields)
         else:
-            yield from _read_table(path, TABLE_SUFFIXES[suffix], fields)
+            yield from _read_parquet(path, fields)
 
 
 def count_units(paths: Sequence[Path]) -> int | None:

@@ -149,8 +149,12 @@ class Predictor:
     returns numpy (stance, frame) logits: `TorchNetwork` or `OnnxNetwork`.
     """
 
-    def __init__(self, network, tokenizer, model_tag: str, batch_size: int = DEFAULT_BATCH_SIZE, backend: str = "torch"):
+    def __init__(
+        self, network, tokenizer, model_tag: str, batch_size: int = DEFAULT_BATCH_SIZE, backend: str = "torch",
+        model_dir: Path | None = None,
+    ):
         self.network = network
+        self.model_dir = model_dir
         self.config = network.config
         self.tokenizer = tokenizer
         self.model_tag = model_tag
@@ -202,7 +206,7 @@ class Predictor:
 
             network = OnnxNetwork.load(model_dir, backend, config, threads=threads)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        return cls(network, tokenizer, model_tag or str(model_dir), backend=backend, **kwargs)
+        return cls(network, tokenizer, model_tag or str(model_dir), backend=backend, model_dir=model_dir, **kwargs)
 
     @classmethod
     def load(cls, ref: str | None = None, **kwargs) -> Predictor:

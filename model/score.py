@@ -15,6 +15,7 @@ when the run completed (whatever the error rows), 2 for unusable options or inpu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import logging
@@ -39,12 +40,18 @@ from model.batch_io import (
 )
 from model.labels import FRAME_LABELS, STANCE_LABELS
 from model.predictor import BACKENDS, DEFAULT_BACKEND, DEFAULT_BATCH_SIZE
+from model.store import model_fingerprint
 from model.segment import split_sentences
 
 logger = logging.getLogger(__name__)
 
 CHUNK_SENTENCES = 1024
 STATE_FILE = "state.json"
+LOCK_FILE = "lock"
+# A spreadsheet runs a cell that starts with one of these as a formula; such text cells of
+# CSV output get a leading apostrophe (OWASP's advice against CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CSV_TEXT_COLUMNS = ("id", "text", "error")
 OUTPUT_FIELDS = (
     "id", "sentence", "start", "end", "text", "stance", "stance_scores", "frame", "frame_scores",
     "low_confidence", "truncated", "model", "error",
@@ -81,7 +88,8 @@ def write_part(rows: list[dict], path: Path, output_format: str, with_header: bo
         as_json = output_format == "csv"
         if as_json:
             rows = [
-                {**row, **{k: (json.dumps(row[k]) if row[k] is not None else None) for k in ("stance_scores", "frame_scores")}}
+                {**row, **{k: (json.dumps(row[k]) if row[k] is not None else None) for k in ("stance_scores", "frame_scores")},
+                 **{k: neutralized(row[k]) for k in CSV_TEXT_COLUMNS}}
                 for row in rows
             ]
         table = pa.Table.from_pylist(rows, schema=arrow_schema(as_json))
@@ -94,8 +102,22 @@ def write_part(rows: list[dict], path: Path, output_format: str, with_header: bo
     os.replace(temporary, path)
 
 
+def neutralized(cell: str | None) -> str | None:
+    """`cell`, with a leading apostrophe when a spreadsheet would take it for a formula."""
+    return "'" + cell if cell and cell.startswith(FORMULA_STARTS) else cell
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make renames and deletions in `folder` durable."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def join_parts(parts: list[Path], output: Path, output_format: str) -> None:
-    """Concatenate the part files, in order, into `output` (atomically)."""
+    """Concatenate the part files, in order, into `output` (atomically and durably)."""
     import pyarrow.parquet as pq
 
     temporary = output.with_name(output.name + ".tmp")
@@ -108,7 +130,10 @@ def join_parts(parts: list[Path], output: Path, output_format: str) -> None:
             for part in parts:
                 with part.open("rb") as source:
                     shutil.copyfileobj(source, sink)
+    with temporary.open("rb+") as handle:
+        os.fsync(handle.fileno())
     os.replace(temporary, output)
+    fsync_folder(output.parent)
 
 
 def error_row(unit: InputUnit, model_tag: str) -> dict:
@@ -188,6 +213,7 @@ class RunState:
         with temporary.open("rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, folder / STATE_FILE)
+        fsync_folder(folder)
 
     @classmethod
     def load(cls, folder: Path) -> RunState | None:
@@ -201,6 +227,8 @@ def run_signature(files: list[Path], args, predictor, output_format: str) -> dic
         "unit": args.unit, "text_field": args.text_field, "id_field": args.id_field,
         "context_field": args.context_field,
         "format": output_format, "model": predictor.model_tag, "backend": predictor.backend,
+        # The content, not just the name: a model retrained into the same folder is another model.
+        "model_sha256": model_fingerprint(predictor.model_dir),
     }
 
 
@@ -238,28 +266,73 @@ def score_to_stdout(units: Iterator[InputUnit], predictor, unit_kind: str) -> tu
     return done, sentences, failed
 
 
+def check_output(files: list[Path], output: Path, partial: Path, args) -> None:
+    """Refuse to write over an input, an existing output or a folder that is not a checkpoint."""
+    if any(output.resolve() == path.resolve() for path in files):
+        raise InputError(f"The output {output} is one of the inputs; choose another output file.")
+    if output.exists() and not args.overwrite:
+        raise InputError(f"{output} exists; pass --overwrite to replace it, or choose another output file.")
+    if partial.exists() and not (partial / STATE_FILE).is_file() and not args.overwrite:
+        raise InputError(
+            f"{partial} exists but holds no checkpoint of a run; delete it, or pass --overwrite to replace it."
+        )
+
+
+@contextlib.contextmanager
+def locked(partial: Path):
+    """Hold an exclusive lock on the run's folder: two runs on one output would mix their parts."""
+    import fcntl
+
+    partial.mkdir(parents=True, exist_ok=True)
+    with (partial / LOCK_FILE).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise InputError(f"Another stanceframe score run is writing {partial}; wait for it to finish.") from error
+        yield
+
+
 def score_to_file(files, args, predictor, output_format: str) -> RunState:
     output = Path(args.output)
     partial = output.with_name(output.name + ".partial")
+    check_output(files, output, partial, args)
     signature = run_signature(files, args, predictor, output_format)
-    state = RunState.load(partial) if partial.is_dir() else None
+    with locked(partial):
+        state = start_or_resume(partial, signature, args)
+        run_chunks(files, args, predictor, output_format, partial, state)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    suffix = f".{output_format}"
+    join_parts([partial / f"part-{i:06d}{suffix}" for i in range(state.parts)], output, output_format)
+    shutil.rmtree(partial)
+    return state
+
+
+def start_or_resume(partial: Path, signature: dict, args) -> RunState:
+    """The checkpoint to continue from: a fresh one, or the interrupted run's when --resume matches it."""
+    state = RunState.load(partial)
     if state and not args.resume:
-        raise InputError(
-            f"{partial} holds an interrupted run; pass --resume to continue it, or delete the folder to start over."
-        )
+        if not args.overwrite:
+            raise InputError(
+                f"{partial} holds an interrupted run; pass --resume to continue it, or --overwrite to start over."
+            )
+        state = None
     if state and state.signature != signature:
         raise InputError(
-            f"{partial} was made by a run with other inputs or options ({state.signature}); it cannot be resumed "
-            f"with these. Delete the folder or rerun with the original options."
+            f"{partial} was made by a run with other inputs, options or model ({state.signature}); it cannot be "
+            f"resumed with these. Pass --overwrite to start over, or rerun with the original options."
         )
     if state is None:
-        if partial.exists():
-            shutil.rmtree(partial)
-        partial.mkdir(parents=True)
+        for leftover in partial.iterdir():
+            if leftover.name != LOCK_FILE:
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         state = RunState(signature)
         state.save(partial)
     elif state.units_done:
         logger.info("Resuming: %d input units and %d parts already done", state.units_done, state.parts)
+    return state
+
+
+def run_chunks(files, args, predictor, output_format: str, partial: Path, state: RunState) -> None:
     suffix = f".{output_format}"
     units = read_units(files, fields_of(args))
     skipped = sum(1 for _ in itertools.islice(units, state.units_done))
@@ -281,10 +354,6 @@ def score_to_file(files, args, predictor, output_format: str) -> RunState:
             progress.update(len(chunk))
             elapsed = max(time.monotonic() - started, 1e-9)
             progress.set_postfix(sentences_per_s=f"{(state.sentences - sentences_before) / elapsed:.0f}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    join_parts([partial / f"part-{i:06d}{suffix}" for i in range(state.parts)], output, output_format)
-    shutil.rmtree(partial)
-    return state
 
 
 def fields_of(args) -> Fields:
@@ -324,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"Inference backend (default: {DEFAULT_BACKEND}: onnx-int8 when the model's int8 export "
                              "passed its accuracy check, else torch; see the README's performance section).")
     parser.add_argument("--resume", action="store_true", help="Continue an interrupted run writing the same OUT.")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="Replace an existing OUT (or an interrupted run's OUT.partial/) instead of refusing.")
     parser.add_argument("--chunk-sentences", type=int, default=CHUNK_SENTENCES,
                         help=f"About this many sentences per checkpointed part (default: {CHUNK_SENTENCES}).")
     return parser

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -42,6 +41,12 @@ _DATELINE = re.compile(
 _PYSBD_RESERVED = "∯♟♝ǃ♨☝ƪᓴ✂☏☉☈☇☄∮ȹȸᓷ⎋⌬ᓸᓳᓱᓰ♭♬"
 _PYSBD_SAFE = str.maketrans({char: "¤" for char in _PYSBD_RESERVED} | {"[": "(", "]": ")"})
 MAX_PIECE_CHARS = 1000
+# Characters that show nothing: white space, C0 and C1 controls, and the zero-width and
+# direction format characters. Written as a character class the API's JSON schema can carry
+# too (service/schemas.py), so the schema and the check agree on what is blank.
+INVISIBLE_CHARACTERS = "\\x00-\\x20\\x7f-\\xa0\\xad\\u061c\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u3000\\ufeff"
+VISIBLE_PATTERN = f"[^{INVISIBLE_CHARACTERS}]"
+_VISIBLE = re.compile(VISIBLE_PATTERN)
 # The fallback: a sentence ends at . ! ? (and closing quotes or brackets) before white space.
 _FALLBACK_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 
@@ -64,12 +69,11 @@ def _segmenter():
 
 def has_visible_text(text: str) -> bool:
     """Whether `text` has a character that shows (not only white space, NUL, zero-width and the like)."""
-    return any(not _invisible(char) for char in text)
+    return _VISIBLE.search(text) is not None
 
 
 def _invisible(char: str) -> bool:
-    """White space, and characters that show nothing: control, format (zero-width) and separators."""
-    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp", "Cn", "Co", "Cs")
+    return _VISIBLE.match(char) is None
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:

@@ -45,6 +45,20 @@ def resolve_model(ref: str | None = None) -> tuple[Path, str]:
     return Path(stored.path), str(stored.tag)
 
 
+def model_fingerprint(model_dir: str | Path) -> str:
+    """SHA-256 over every file of a model folder (names and bytes): which model this is, by content."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    folder = Path(model_dir)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 def has_model(ref: str = DEFAULT_REF) -> bool:
     try:
         resolve_model(ref)

@@ -16,6 +16,7 @@ The load generator is wrk (Debian package `wrk`; `make bench` installs it), driv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -86,6 +87,54 @@ def tree_cpu_seconds(root: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def worker_pids(root: int) -> list[int]:
+    """The BentoML worker processes (the ones that load the model) under the server `root`."""
+    workers = []
+    for pid in process_tree(root):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--worker-id" in command or any(part.startswith(b"--worker-id=") for part in command):
+            workers.append(pid)
+    return workers
+
+
+@contextlib.contextmanager
+def running_server(env: dict | None = None, timeout: float = 120):
+    """`bentoml serve` of the service on a free port; yields (url, process, seconds to the first ready 200)."""
+    import httpx
+
+    port = free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("bentoml")), "serve", "service.service:StanceFrame",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=PROJECT_DIR, env=os.environ | (env or {}), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.perf_counter() - started > timeout:
+                raise RuntimeError(f"the server did not become ready (environment {env})")
+            time.sleep(0.05)
+        yield url, server, time.perf_counter() - started
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
 class RssSampler(threading.Thread):
     def __init__(self, root: int):
         super().__init__(daemon=True)
@@ -138,45 +187,28 @@ def measure(setting: str, seconds: float, backend: str = "auto") -> dict:
 
     workers, threads = setting.split(":")
     wrk_binary()
-    port = free_port()
-    env = os.environ | {"STANCEFRAME_WORKERS": workers, "STANCEFRAME_THREADS": threads, "STANCEFRAME_BACKEND": backend}
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("bentoml")), "serve", "service.service:StanceFrame",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    sampler = RssSampler(server.pid)
-    sampler.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.perf_counter() - started > 120:
-                raise RuntimeError(f"the server did not become ready (setting {setting})")
-            time.sleep(0.05)
-        cold_start = time.perf_counter() - started
-        served_backend = httpx.post(f"{url}/model_info", json={}, timeout=10).json()["backend"]
-        result: dict = {
-            "setting": {"workers": int(workers), "threads": int(threads), "backend": served_backend},
-            "cold_start_s": round(cold_start, 2),
-        }
-        with tempfile.TemporaryDirectory() as folder:
-            bodies = Path(folder) / "bodies.jsonl"
-            bodies.write_text("".join(json.dumps({"sentences": [s]}) + "\n" for s in SENTENCES))
-            for clients in (1, 16, 64):
-                logger.info("%s, %s: %d client(s) for %g s", setting, served_backend, clients, seconds)
-                result[f"clients_{clients}"] = wrk_load(url, clients, seconds, bodies, server.pid)
-        result["peak_rss_mb"] = {"total": round(sampler.peak_total / 2**20), "largest_process": round(sampler.peak_process / 2**20)}
-        return result
-    finally:
-        sampler.stopped.set()
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+    env = {"STANCEFRAME_WORKERS": workers, "STANCEFRAME_THREADS": threads, "STANCEFRAME_BACKEND": backend}
+    with running_server(env) as (url, server, cold_start):
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        try:
+            served_backend = httpx.post(f"{url}/model_info", json={}, timeout=10).json()["backend"]
+            result: dict = {
+                "setting": {"workers": int(workers), "threads": int(threads), "backend": served_backend},
+                "cold_start_s": round(cold_start, 2),
+            }
+            with tempfile.TemporaryDirectory() as folder:
+                bodies = Path(folder) / "bodies.jsonl"
+                bodies.write_text("".join(json.dumps({"sentences": [s]}) + "\n" for s in SENTENCES))
+                for clients in (1, 16, 64):
+                    logger.info("%s, %s: %d client(s) for %g s", setting, served_backend, clients, seconds)
+                    result[f"clients_{clients}"] = wrk_load(url, clients, seconds, bodies, server.pid)
+            result["peak_rss_mb"] = {
+                "total": round(sampler.peak_total / 2**20), "largest_process": round(sampler.peak_process / 2**20)
+            }
+            return result
+        finally:
+            sampler.stopped.set()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,10 @@ def corrected_spec(spec: dict, limits: dict) -> dict:
     reference = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
     for item in spec.get("paths", {}).values():
         for operation in item.values():
+            body = operation.get("requestBody")
+            if isinstance(body, dict) and _has_required_fields(body, schemas):
+                # BentoML leaves the body optional; a request without one is refused with a 400.
+                body["required"] = True
             responses = operation.get("responses")
             if not isinstance(responses, dict):
                 continue
@@ -61,3 +65,13 @@ def corrected_spec(spec: dict, limits: dict) -> dict:
         + "\n\nLimits: " + ", ".join(f"{name} {value}" for name, value in limits.items()) + "."
     ).strip()
     return spec
+
+
+def _has_required_fields(body: dict, schemas: dict) -> bool:
+    for media in body.get("content", {}).values():
+        schema = media.get("schema", {})
+        if "$ref" in schema:
+            schema = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
+        if schema.get("required"):
+            return True
+    return False

@@ -16,7 +16,7 @@ from bentoml.validators import ContentType
 from pydantic import AfterValidator, BaseModel, Field
 
 from model.labels import FRAME_LABELS, STANCE_LABELS
-from model.segment import has_visible_text
+from model.segment import VISIBLE_PATTERN, has_visible_text
 
 MAX_SENTENCES = int(os.environ.get("STANCEFRAME_MAX_SENTENCES", "128"))
 MAX_SENTENCE_CHARS = int(os.environ.get("STANCEFRAME_MAX_SENTENCE_CHARS", "2000"))
@@ -48,9 +48,16 @@ def not_blank(text: str) -> str:
     return text
 
 
+# In the schema, the pattern (unanchored: "contains a visible character") states what
+# `not_blank` checks, so generated clients and schemathesis know blank text is refused.
+NOT_BLANK_SCHEMA = {"pattern": VISIBLE_PATTERN}
+
 SentenceText = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_SENTENCE_CHARS, description="One sentence of news text."),
+    Field(
+        min_length=1, max_length=MAX_SENTENCE_CHARS, description="One sentence of news text.",
+        json_schema_extra=NOT_BLANK_SCHEMA,
+    ),
     AfterValidator(not_blank),
 ]
 ContextText = Annotated[
@@ -93,6 +100,7 @@ ArticleText = Annotated[
         max_length=MAX_ARTICLE_CHARS,
         description=f"A news article (plain text, at most {MAX_ARTICLE_CHARS} characters).",
         examples=[EXAMPLE_ARTICLE],
+        json_schema_extra=NOT_BLANK_SCHEMA,
     ),
     AfterValidator(not_blank),
 ]

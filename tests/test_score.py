@@ -134,7 +134,9 @@ def test_a_leftover_partial_run_needs_resume(tiny_model_dir, tmp_path, caplog):
     assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output) == 2
     assert "pass --resume" in caplog.text
     assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output, "--resume") == 2
-    assert "other inputs or options" in caplog.text
+    assert "other inputs, options or model" in caplog.text
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output, "--overwrite") == 0
+    assert len(read_output(output)) == 3
 
 
 def run_score(tiny_model_dir: Path, source: Path, output: Path, *extra: str) -> subprocess.Popen:
@@ -249,3 +251,97 @@ def test_articles_are_scored_with_the_context_of_each_sentence(tiny_model_dir, t
     assert [r["text"] for r in rows] == [s.text for s in analysis.sentences]
     for row, sentence in zip(rows, analysis.sentences):
         assert row["stance_scores"] == pytest.approx(sentence.stance_scores, abs=1e-6)
+
+
+def test_the_output_never_overwrites_an_input_or_an_existing_file(tiny_model_dir, tmp_path, caplog):
+    source = write_jsonl(tmp_path / "in.jsonl", SENTENCE_ROWS)
+    before = source.read_bytes()
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", source) == 2
+    assert "is one of the inputs" in caplog.text and source.read_bytes() == before
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", source, "--overwrite") == 2
+    existing = tmp_path / "out.jsonl"
+    existing.write_text("keep me\n")
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", existing) == 2
+    assert "exists; pass --overwrite" in caplog.text and existing.read_text() == "keep me\n"
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", existing, "--overwrite") == 0
+    assert len(read_output(existing)) == 3
+    stray = tmp_path / "other.jsonl.partial"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("not ours")
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", tmp_path / "other.jsonl") == 2
+    assert "holds no checkpoint" in caplog.text and (stray / "notes.txt").exists()
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_the_lock(tiny_model_dir, tmp_path, caplog):
+    import fcntl
+
+    source = write_jsonl(tmp_path / "in.jsonl", SENTENCE_ROWS)
+    partial = tmp_path / "out.jsonl.partial"
+    partial.mkdir()
+    (partial / "state.json").write_text(
+        json.dumps({"signature": {}, "parts": 0, "units_done": 0, "sentences": 0, "failed": 0})
+    )
+    with (partial / "lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert score(tiny_model_dir, source, "--unit", "sentence", "--output", tmp_path / "out.jsonl", "--resume") == 2
+    assert "Another stanceframe score run is writing" in caplog.text
+
+
+def test_the_resume_signature_holds_the_model_content(tiny_model_dir, tmp_path):
+    import shutil
+
+    from model.store import model_fingerprint
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, copy)
+    before = model_fingerprint(copy)
+    assert before == model_fingerprint(tiny_model_dir)
+    (copy / "model.safetensors").write_bytes((copy / "model.safetensors").read_bytes()[:-1] + b"\x00")
+    assert model_fingerprint(copy) != before
+
+
+def test_rows_that_broke_the_run_are_error_rows(tiny_model_dir, tmp_path):
+    source = tmp_path / "hostile.jsonl"
+    source.write_bytes(
+        b'{"id": "ok", "text": "China urged talks."}\n'
+        + b"[" * 100_000 + b"\n"
+        + b'{"id": "surrogate", "text": "bad \\ud800 text"}\n'
+        + b'{"id": "bad-id-\\udc00", "text": "An id with a lone surrogate."}\n'
+        + b'{"id": "last", "text": "The talks resumed."}\n'
+    )
+    output = tmp_path / "out.jsonl"
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output) == 0
+    rows = read_output(output)
+    assert [r["id"] for r in rows] == ["ok", "hostile.jsonl:2", "surrogate", "bad-id-\\udc00", "last"]
+    assert "nested too deeply" in rows[1]["error"]
+    assert "unpaired surrogate" in rows[2]["error"]
+    assert rows[3]["error"] is None and rows[4]["error"] is None
+
+
+def test_malformed_csv_records_and_huge_cells_past_the_first_block_are_error_rows(tiny_model_dir, tmp_path):
+    from model.batch_io import MAX_CSV_CELL_BYTES
+
+    lines = [b"id,text"] + [f"r{i},Sentence {i} about the envoy's tour.".encode() for i in range(20_000)]
+    lines[15_001] = b'bad,"a "quoted" mess"'
+    lines[15_002] = b"huge," + b"x" * (MAX_CSV_CELL_BYTES + 1)
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    output = tmp_path / "out.jsonl"
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output) == 0
+    rows = read_output(output)
+    assert len(rows) == 20_000
+    errors = {r["id"]: r["error"] for r in rows if r["error"]}
+    assert set(errors) == {"in.csv:15001", "in.csv:15002"}
+    assert "not valid CSV" in errors["in.csv:15001"] and "field larger than field limit" in errors["in.csv:15002"]
+    assert rows[-1]["id"] == "r19999" and rows[-1]["error"] is None
+
+
+def test_csv_output_neutralizes_cells_a_spreadsheet_would_run(tiny_model_dir, tmp_path):
+    rows = [{"id": "=HYPERLINK(1)", "text": "=1+2 is not a sentence"}, {"id": "-x", "text": "@SUM(A1) leads."},
+            {"id": "plain", "text": "China welcomed it."}]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    output = tmp_path / "out.csv"
+    assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output) == 0
+    scored = read_output(output)
+    assert [r["id"] for r in scored] == ["'=HYPERLINK(1)", "'-x", "plain"]
+    assert [r["text"] for r in scored] == ["'=1+2 is not a sentence", "'@SUM(A1) leads.", "China welcomed it."]

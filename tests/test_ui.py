@@ -131,6 +131,15 @@ def test_analyze_an_article_in_the_browser(page, served_url):
     assert [r["text"] for r in rows] == [s["text"] for s in expected["sentences"]]
     assert [r["stance"] for r in rows] == [s["stance"] for s in expected["sentences"]]
 
+    # A sentence a spreadsheet would run as a formula is neutralized in the CSV.
+    page.fill("#article", "=1+2 is what the minister wrote. China welcomed it.")
+    page.click("#analyze")
+    page.wait_for_function("document.querySelectorAll('.sentence').length === 2")
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_bytes().decode("utf-8"), newline="")))
+    assert [r["text"] for r in rows] == ["'=1+2 is what the minister wrote.", "China welcomed it."]
+
     # Blank text goes to the server, whose 400 message is shown.
     page.fill("#article", "   ")
     page.click("#analyze")
@@ -162,3 +171,12 @@ def test_upload_a_text_file_and_survive_a_network_failure(page, served_url):
     error.wait_for(state="visible")
     assert "Could not reach" in error.inner_text()
     assert page.page_errors == []
+
+
+def test_the_api_page_at_the_root_renders_and_loads_nothing_from_outside(page, served_url):
+    response = page.goto(f"{served_url}/")
+    assert response is not None and response.ok and response.url == f"{served_url}/ui/api"
+    page.wait_for_selector("#swagger-ui .opblock")
+    assert page.locator("#swagger-ui .opblock").count() >= 3
+    assert page.page_errors == []
+    assert page.foreign_requests == []
