@@ -15,7 +15,7 @@ export HF_HUB_DISABLE_PROGRESS_BARS := 1
 # BentoML usage tracking off: nothing leaves the machine.
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install install-dev model serve test train evaluate score bento bench
+.PHONY: install install-dev model serve test train evaluate score bento bench soak
 
 # The runtime (make serve): the package and its pinned dependencies, nothing else.
 $(RUNTIME): pyproject.toml
@@ -53,6 +53,10 @@ score: model
 
 bench: model install-dev
 	$(PYTHON) -m model.bench
+
+# Faults and sustained load: a killed worker, a 10-minute soak, every schemathesis check.
+soak: model install-dev
+	$(PYTHON) -m service.faults
 
 bento: model
 	$(VENV)/bin/bentoml build

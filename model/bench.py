@@ -5,7 +5,7 @@ On the same sentences (the labeled corpus, cycled to --sentences), it prints sen
   (b) our fp32 torch path (length-sorted batches, dynamic padding, inference_mode);
   (c) our ONNX Runtime int8 path (and the ONNX fp32 one);
   (d) `stanceframe score` end to end on a JSONL file (process start included);
-then the int8 accuracy check against fp32 (the labeled seed corpus decides the default
+then the int8 accuracy check against fp32 (the development set decides the default
 backend), the service figures from `service.loadtest` for int8 and fp32 (cold start,
 single-client latency percentiles, throughput at 16 and 64 clients with wrk, CPU per
 request, peak RSS), and the targets of the speed issue against this run.
@@ -89,15 +89,16 @@ def score_rate(model_ref: str, backend: str, sentences: list[str]) -> float:
 
 
 def int8_accuracy(model_dir: Path) -> dict:
-    """int8 against fp32 on the labeled seed corpus (the default-promotion rule), and on all labeled rows."""
-    from training.data import SEED_SOURCE, load_labeled
+    """int8 against fp32 on the development set (the default-promotion rule) and on the training data."""
+    from model.config import StanceFrameConfig
+    from training.data import ARTICLE_SENTENCES, DEV_SENTENCES, contexts_of, load_labeled
     from training.int8_check import compare_int8
 
-    labeled = load_labeled(DATA_FILES)
-    seeds = [s for s in labeled if s.source == SEED_SOURCE]
+    mode = StanceFrameConfig.from_pretrained(model_dir).context_mode
+    corpora = {"development_set": DEV_SENTENCES, "training_articles": ARTICLE_SENTENCES}
     return {
-        "seed_corpus": compare_int8(model_dir, seeds),
-        "all_labeled": compare_int8(model_dir, labeled, corpus="all labeled sentences (seed and team-written)"),
+        name: compare_int8(model_dir, sentences, contexts_of(sentences, mode), name.replace("_", " "))
+        for name, sentences in ((name, load_labeled([path])) for name, path in corpora.items())
     }
 
 

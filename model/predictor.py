@@ -19,7 +19,7 @@ import numpy as np
 
 from model.encoding import article_contexts, encode, pad_batch
 from model.labels import FRAME_LABELS, STANCE_LABELS, check_saved_labels
-from model.segment import split_sentences
+from model.segment import Segment, split_sentences
 
 DEFAULT_BATCH_SIZE = 32
 BACKENDS = ("auto", "torch", "onnx-fp32", "onnx-int8")
@@ -287,10 +287,10 @@ class Predictor:
             )
         return predictions
 
-    def analyze(self, text: str, max_sentences: int | None = None, deadline: float | None = None) -> ArticleAnalysis:
-        """Split an article into sentences (offsets into `text`), label each in context, and summarize.
+    def article_sentences(self, text: str, max_sentences: int | None = None) -> tuple[list[Segment], list[str]]:
+        """The article's sentences (offsets into `text`) and the context of each for this model.
 
-        More than `max_sentences` sentences raises ArticleTooLong before any inference.
+        More than `max_sentences` sentences raises ArticleTooLong, before any inference.
         """
         segments = split_sentences(text)
         if max_sentences is not None and len(segments) > max_sentences:
@@ -299,9 +299,17 @@ class Predictor:
                 f"Split it, or raise STANCEFRAME_MAX_ARTICLE_SENTENCES."
             )
         texts = [segment.text for segment in segments]
-        predictions = self.predict(texts, self.contexts_of(texts), deadline)
+        return segments, self.contexts_of(texts) or [""] * len(texts)
+
+    def analysis_of(self, segments: Sequence[Segment], predictions: Sequence[SentencePrediction]) -> ArticleAnalysis:
+        """The article's sentences with their predictions, and the summary."""
         sentences = [
             SentenceAnalysis(**asdict(prediction), index=i, start=seg.start, end=seg.end, text=seg.text)
             for i, (seg, prediction) in enumerate(zip(segments, predictions))
         ]
         return ArticleAnalysis(sentences=sentences, summary=summarize(predictions), model=self.model_tag)
+
+    def analyze(self, text: str, max_sentences: int | None = None, deadline: float | None = None) -> ArticleAnalysis:
+        """Split an article into sentences, label each in context, and summarize."""
+        segments, contexts = self.article_sentences(text, max_sentences)
+        return self.analysis_of(segments, self.predict([s.text for s in segments], contexts, deadline))

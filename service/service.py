@@ -6,6 +6,7 @@ see the README's "Thread settings" section for the measurements behind the choic
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import os
@@ -22,6 +23,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from model.labels import FRAME_LABELS, STANCE_LABELS
 from model.predictor import DEFAULT_BACKEND, ArticleTooLong, resolve_backend
 from model.store import DEFAULT_REF
+from service.batching import InferenceScheduler
 from service.middleware import RequestGuard
 from service.schemas import (
     MAX_ARTICLE_CHARS,
@@ -46,6 +48,12 @@ WORKERS = int(os.environ.get("STANCEFRAME_WORKERS", "2"))
 # Inference threads per worker (torch or ONNX Runtime).
 THREADS = os.environ.get("STANCEFRAME_THREADS", "1")
 BACKEND = os.environ.get("STANCEFRAME_BACKEND", DEFAULT_BACKEND)
+# The inference scheduler (service/batching.py): requests of at most INTERACTIVE_SENTENCES
+# sentences go first, in batches of up to MAX_BATCH_SENTENCES; larger ones run in slices of
+# BULK_SLICE sentences, so an interactive request waits for at most one slice (~60 ms int8).
+MAX_BATCH_SENTENCES = 128
+INTERACTIVE_SENTENCES = 4
+BULK_SLICE = 8
 # Requests in flight per worker beyond which the service answers 429 (BentoML divides its
 # service-wide max_concurrency by the number of workers).
 MAX_IN_FLIGHT = int(os.environ.get("STANCEFRAME_MAX_IN_FLIGHT", "64"))
@@ -83,7 +91,7 @@ def die_with_parent() -> None:
 @bentoml.service(
     name="stanceframe",
     workers=WORKERS,
-    # Two API threads: /analyze can run while a /classify batch is on the model.
+    # Threads for the synchronous endpoint (/model_info); inference runs on the scheduler's own thread.
     threads=2,
     # Beyond MAX_IN_FLIGHT requests on a worker the service answers 429 instead of queueing without
     # bound (32 per worker refused some requests of 64 clients between a reply and their next call).
@@ -112,6 +120,10 @@ class StanceFrame:
         self.model_dir, self.model_tag = self.stored_model.path, str(self.stored_model.tag)
         self.metadata = dict(self.stored_model.info.metadata)
         self.backend = resolve_backend(self.model_dir, BACKEND)
+        self.scheduler = InferenceScheduler(
+            run=lambda texts, contexts: self._ready_predictor().predict(texts, contexts),
+            max_batch=MAX_BATCH_SENTENCES, interactive_sentences=INTERACTIVE_SENTENCES, bulk_slice=BULK_SLICE,
+        )
         threading.Thread(target=self._load, name="stanceframe-warm-up", daemon=True).start()
 
     def _load(self) -> None:
@@ -139,24 +151,22 @@ class StanceFrame:
             raise ServiceUnavailable(f"Not ready: {reason}.")
         return self.predictor
 
-    # One request may carry MAX_SENTENCES sentences, and a request larger than the batch
-    # cap would be refused, so the cap is at least that.
-    # The latency budget covers a full queue: on the fp32 backend (~90 sentences/s), 64
-    # single-sentence clients wait ~0.7 s; a tighter budget turned that into 503s (README,
-    # "Thread settings").
-    @bentoml.api(batchable=True, max_batch_size=max(MAX_SENTENCES, 128), max_latency_ms=2000)
-    def classify(self, sentences: SentenceList) -> ClassifyResponse:
+    @bentoml.api
+    async def classify(self, sentences: SentenceList) -> ClassifyResponse:
         """Label each sentence with stance and frame; the predictions come back in order."""
+        self._ready_predictor()
         texts = [item if isinstance(item, str) else item.text for item in sentences]
         contexts = ["" if isinstance(item, str) else item.context for item in sentences]
-        predictions = self._ready_predictor().predict(texts, contexts, deadline=deadline())
+        predictions = await self.scheduler.predict(texts, contexts, deadline())
         return [Prediction(**asdict(p)) for p in predictions]
 
     @bentoml.api
-    def analyze(self, text: ArticleText) -> AnalyzeResponse:
-        """Split an article into sentences, label each one and summarize the article."""
+    async def analyze(self, text: ArticleText) -> AnalyzeResponse:
+        """Split an article into sentences, label each one in context and summarize the article."""
+        predictor = self._ready_predictor()
         try:
-            analysis = self._ready_predictor().analyze(text, MAX_ARTICLE_SENTENCES, deadline=deadline())
+            # Segmentation off the event loop: a 100,000-character article takes a while.
+            segments, contexts = await asyncio.to_thread(predictor.article_sentences, text, MAX_ARTICLE_SENTENCES)
         except ArticleTooLong as error:
             # A validation error of the `text` field, so the 400 has the same shape as every
             # other invalid input (BentoML wraps a BadInput's body in a list).
@@ -164,7 +174,8 @@ class StanceFrame:
                 "Input",
                 [InitErrorDetails(type=PydanticCustomError("too_many_sentences", str(error)), loc=("text",), input="")],
             ) from error
-        return AnalyzeResponse.model_validate(analysis.to_dict())
+        predictions = await self.scheduler.predict([s.text for s in segments], contexts, deadline())
+        return AnalyzeResponse.model_validate(predictor.analysis_of(segments, predictions).to_dict())
 
     @bentoml.api
     def model_info(self) -> ModelInfo:

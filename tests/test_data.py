@@ -19,6 +19,7 @@ from tests.conftest import (
 )
 from training.data import (
     ARTICLE_SENTENCES,
+    CONTRAST_PAIRS,
     DATA_DIR,
     DEV_SENTENCES,
     DataError,
@@ -91,7 +92,7 @@ def test_every_article_row_has_two_passes_and_disagreements_were_adjudicated(spl
 
 
 def test_the_development_set_shares_no_article_writer_or_sentence_with_the_training_data():
-    train = load_labeled([SEED_SENTENCES, TEAM_WRITTEN, ARTICLE_SENTENCES])
+    train = load_labeled([SEED_SENTENCES, TEAM_WRITTEN, ARTICLE_SENTENCES, CONTRAST_PAIRS])
     dev = load_labeled([DEV_SENTENCES])
     assert not {s.article for s in train} & {s.article for s in dev}
     # Independent writers do produce the same datelines, speaker tags and stock lines
@@ -101,6 +102,24 @@ def test_the_development_set_shares_no_article_writer_or_sentence_with_the_train
     train_writers = {row["writer"] for row in read_jsonl(ARTICLE_SENTENCES)}
     dev_writers = {row["writer"] for row in read_jsonl(DEV_SENTENCES)}
     assert train_writers and dev_writers and not train_writers & dev_writers
+
+
+def test_contrast_pairs_are_pairs_with_two_passes_and_one_cluster_each():
+    rows = read_jsonl(CONTRAST_PAIRS)
+    pairs: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        pairs[row["group"]].append(row)
+        a, b = row["annotations"]["A"], row["annotations"]["B"]
+        assert row["adjudicated"] is (a != b) and row["source"] == "team-written"
+        if a == b:
+            assert [row["stance"], row["frame"]] == a
+    assert all(len(members) == 2 for members in pairs.values())
+    assert all(members[0]["intended"] != members[1]["intended"] for members in pairs.values()), (
+        "the writer meant the two sentences of a pair to differ in a label"
+    )
+    sentences = load_labeled([CONTRAST_PAIRS])
+    clusters = duplicate_clusters(sentences)
+    assert len(np.unique(clusters)) <= len(pairs)
 
 
 def test_contexts_come_from_the_same_article_in_order():
@@ -168,13 +187,14 @@ def test_data_card_counts_and_agreement_match_the_files():
     card = (PROJECT_DIR / "training" / "data" / "README.md").read_text()
     files = {
         "seed": read_jsonl(SEED_SENTENCES), "team": read_jsonl(TEAM_WRITTEN),
-        "articles": read_jsonl(ARTICLE_SENTENCES), "dev": read_jsonl(DEV_SENTENCES),
+        "articles": read_jsonl(ARTICLE_SENTENCES), "contrast": read_jsonl(CONTRAST_PAIRS),
+        "dev": read_jsonl(DEV_SENTENCES),
     }
     for head, labels in (("stance", STANCE_LABELS), ("frame", FRAME_LABELS)):
         for label in labels:
             counts = " | ".join(str(sum(r[head] == label for r in rows)) for rows in files.values())
             assert f"| {label} | {counts} |" in card
-    for name in ("articles", "dev"):
+    for name in ("articles", "contrast", "dev"):
         agreement = annotation_agreement(files[name])
         for head in ("stance", "frame"):
             assert f"| {name} | {head} | {agreement[head]['kappa']:.3f} | {agreement[head]['agreement']:.3f} |" in card

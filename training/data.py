@@ -25,6 +25,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED_SENTENCES = DATA_DIR / "seed_sentences.jsonl"
 TEAM_WRITTEN = DATA_DIR / "team_written.jsonl"
 ARTICLE_SENTENCES = DATA_DIR / "article_sentences.jsonl"
+CONTRAST_PAIRS = DATA_DIR / "contrast_pairs.jsonl"
 DEV_SENTENCES = DATA_DIR / "dev" / "sentences.jsonl"
 # `source` of a row: the seed file's stem for seed rows, as written for team rows.
 SEED_SOURCE = SEED_SENTENCES.stem
