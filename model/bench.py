@@ -1,10 +1,12 @@
 """`make bench`: inference speed of our paths next to the usual alternative, in one run.
 
-On the same sentences (the labeled corpus, cycled to --sentences), it prints sentences/s for
+On the same news-length sentences (the team-written articles' sentences, cycled to
+--sentences), it prints sentences/s for
   (a) `transformers.pipeline("text-classification")` on our fp32 model, default settings;
   (b) our fp32 torch path (length-sorted batches, dynamic padding, inference_mode);
   (c) our ONNX Runtime int8 path (and the ONNX fp32 one);
   (d) `stanceframe score` end to end on a JSONL file (process start included);
+  (e) `stanceframe score` on the article files, each sentence read with its context;
 then the int8 accuracy check against fp32 (the development set decides the default
 backend), the service figures from `service.loadtest` for int8 and fp32 (cold start,
 single-client latency percentiles, throughput at 16 and 64 clients with wrk, CPU per
@@ -30,12 +32,27 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 # WORKERS:THREADS and backend of each served measurement. The first is the service as it
 # starts by default (service/service.py), and the targets are checked against it.
 SERVICE_RUNS = [("2:1", "auto"), ("1:2", "onnx-int8"), ("2:1", "torch")]
-DATA_FILES = [PROJECT_DIR / "training/data/seed_sentences.jsonl", PROJECT_DIR / "training/data/team_written.jsonl"]
+ARTICLE_SENTENCES = PROJECT_DIR / "training/data/article_sentences.jsonl"
+ARTICLES_DIR = PROJECT_DIR / "training/data/articles"
 
 
 def corpus(size: int) -> list[str]:
-    texts = [json.loads(line)["text"] for path in DATA_FILES for line in path.read_text().splitlines()]
+    """News-length sentences: the team-written articles' sentences (headlines and datelines too), cycled."""
+    texts = [json.loads(line)["text"] for line in ARTICLE_SENTENCES.read_text(encoding="utf-8").splitlines()]
     return [texts[i % len(texts)] for i in range(size)]
+
+
+def article_score_rate(model_ref: str, backend: str) -> float:
+    """`stanceframe score` on the team-written article files: segmentation and each sentence in context."""
+    sentences = sum(1 for _ in ARTICLE_SENTENCES.open(encoding="utf-8"))
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        subprocess.run(
+            [str(Path(sys.executable).with_name("stanceframe")), "score", str(ARTICLES_DIR),
+             "--output", str(Path(folder) / "out.jsonl"), "--model", model_ref, "--backend", backend],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        return rate(sentences, time.perf_counter() - started)
 
 
 def rate(count: int, seconds: float) -> float:
@@ -133,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "c2_ours_onnx_fp32": lambda: predictor_rate(model_dir, "onnx-fp32", sentences),
         "d_score_cli_fp32": lambda: score_rate(str(model_dir), "torch", sentences),
         "d_score_cli_int8": lambda: score_rate(str(model_dir), "onnx-int8", sentences),
+        "e_score_articles_in_context_int8": lambda: article_score_rate(str(model_dir), "onnx-int8"),
     }
     throughput = {}
     for name, step in steps.items():
@@ -146,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_service:
         from service.loadtest import measure
 
-        report["service"] = [measure(setting, args.seconds, backend=backend) for setting, backend in SERVICE_RUNS]
+        report["service"] = [
+            measure(setting, args.seconds, backend=backend, patterns=number == 0)
+            for number, (setting, backend) in enumerate(SERVICE_RUNS)
+        ]
         report["targets"] = targets(report)
     print(json.dumps(report, indent=2))
     return 0
@@ -162,13 +183,23 @@ def targets(report: dict) -> dict:
     served = report["service"][0]
     at_64 = served["clients_64"]
     ceiling = 2000 / (at_64["server_cpu_ms_per_request"] + at_64["loadgen_cpu_ms_per_request"])
+    after = [s for s in served["burst"]["after_by_second"] if s["second"] > 2 and s["requests"]]
     return {
         "batch_speedup_vs_pipeline": {"value": report["speedup_vs_pipeline"]["c_ours_int8"], "target": ">= 5",
                                       "score_cli_int8": report["speedup_vs_pipeline"]["d_score_cli_int8"]},
         "single_client_p50_ms": {"value": served["clients_1"]["p50_ms"], "target": "<= 15"},
+        "single_client_p95_ms": {"value": served["clients_1"]["p95_ms"], "target": "<= 30"},
+        "worst_second_after_burst": {
+            "p50_ms": max(s["p50_ms"] for s in after), "p95_ms": max(s["p95_ms"] for s in after),
+            "target": "p50 <= 15 and p95 <= 30 in every second from 2 s after the burst",
+        },
         "clients_64_share_of_c": {"value": round(at_64["sentences_per_s"] / int8, 3), "target": ">= 0.6",
+                                  "non_2xx": at_64["non_2xx"],
                                   "two_core_ceiling_share_of_c": round(ceiling / int8, 3),
                                   "model_cpu_ms_per_sentence_in_c": round(2000 / int8, 2)},
+        "clients_16_share_of_64": {"value": round(served["clients_16"]["sentences_per_s"] / at_64["sentences_per_s"], 3),
+                                   "target": ">= 0.8"},
+        "interactive_p95_beside_bulk_ms": {"value": served["mixed"]["interactive"]["p95_ms"], "target": "<= 100"},
         "cold_start_s": {"value": served["cold_start_s"], "target": "<= 10"},
         "worker_rss_mb": {"value": served["peak_rss_mb"]["largest_process"], "target": "<= 700"},
     }

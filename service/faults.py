@@ -25,19 +25,24 @@ import threading
 import time
 from pathlib import Path
 
-from service.loadtest import SENTENCES, running_server, tree_rss, worker_pids, wrk_load
+from service.loadtest import news_sentences, running_server, tree_rss, worker_pids, wrk_load
 
 logger = logging.getLogger(__name__)
 
-PROBE_SENTENCES = SENTENCES[:50]
+PROBE_COUNT = 50
 SCORE_TOLERANCE = 1e-6
+
+
+def probe_sentences() -> list[str]:
+    return news_sentences()[:PROBE_COUNT]
 
 
 def expected_answers(url: str) -> dict[str, dict]:
     import httpx
 
-    answers = httpx.post(f"{url}/classify", json={"sentences": PROBE_SENTENCES}, timeout=60).json()
-    return dict(zip(PROBE_SENTENCES, answers))
+    sentences = probe_sentences()
+    answers = httpx.post(f"{url}/classify", json={"sentences": sentences}, timeout=60).json()
+    return dict(zip(sentences, answers))
 
 
 def same_answer(got: dict, want: dict) -> bool:
@@ -53,6 +58,7 @@ class Clients:
 
     def __init__(self, url: str, expected: dict[str, dict], clients: int, rate: float | None = None):
         self.url, self.expected, self.rate = url, expected, rate
+        self.sentences = list(expected)
         self.counts = {"right": 0, "wrong": 0, "failed": 0}
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -69,7 +75,7 @@ class Clients:
                 if interval:
                     time.sleep(max(0.0, next_at - time.monotonic()))
                     next_at += interval
-                sentence = PROBE_SENTENCES[position % len(PROBE_SENTENCES)]
+                sentence = self.sentences[position % len(self.sentences)]
                 position += len(self.threads)
                 try:
                     response = client.post(f"{self.url}/classify", json={"sentences": [sentence]})
@@ -123,7 +129,7 @@ def soak(seconds: float, measure_seconds: float = 10) -> dict:
         expected = expected_answers(url)
         with tempfile.TemporaryDirectory() as folder:
             bodies = Path(folder) / "bodies.jsonl"
-            bodies.write_text("".join(json.dumps({"sentences": [s]}) + "\n" for s in PROBE_SENTENCES))
+            bodies.write_text("".join(json.dumps({"sentences": [s]}) + "\n" for s in probe_sentences()))
             capacity = wrk_load(url, 64, measure_seconds, bodies, server.pid)["sentences_per_s"]
         rate = capacity / 2
         rss_start = sum(tree_rss(server.pid).values())

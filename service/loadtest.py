@@ -3,11 +3,18 @@
 For each `--setting WORKERS:THREADS` it starts `bentoml serve` on a free port, and prints
 one JSON line with:
 - cold start: seconds from launch to the first 200 from /readyz;
-- p50/p95/p99 latency of single-sentence /classify calls from 1 client;
-- throughput (sentences/s, one sentence per request) with 16 and 64 concurrent clients;
+- steady phases: p50/p95/p99 latency of single-sentence /classify calls from 1 client, and
+  throughput (sentences/s, one sentence per request) with 16 and 64 concurrent clients;
+- traffic patterns: idle, a 64-client burst, then a lone client's p50/p95 in each second
+  after it; a mixed load of one interactive client beside bulk /classify calls of 128
+  sentences and /analyze calls of whole articles; how 4 keep-alive clients spread over
+  the workers;
 - CPU time per request of the server and of the load generator, so the throughput can be
   set against what two cores allow;
 - peak RSS of the server's process tree, and per worker process.
+
+Requests carry news-length text: the sentences and articles of the team-written corpus
+(`training/data/`), not short test sentences.
 
 The load generator is wrk (Debian package `wrk`; `make bench` installs it), driven by
 `loadtest.lua`: a compiled client costs the two shared cores far less than a Python one.
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -34,10 +42,20 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 WRK_SCRIPT = Path(__file__).with_name("loadtest.lua")
-SENTENCES = [
-    line["text"]
-    for line in map(json.loads, (PROJECT_DIR / "training/data/team_written.jsonl").read_text().splitlines())
-]
+ARTICLES_DIR = PROJECT_DIR / "training" / "data" / "articles"
+ARTICLE_SENTENCES = PROJECT_DIR / "training" / "data" / "article_sentences.jsonl"
+
+
+@functools.lru_cache(maxsize=1)
+def news_sentences() -> list[str]:
+    """Sentences of the team-written articles that read as sentences (headlines and datelines left out)."""
+    rows = map(json.loads, ARTICLE_SENTENCES.read_text(encoding="utf-8").splitlines())
+    return [row["text"] for row in rows if len(row["text"].split()) >= 8]
+
+
+@functools.lru_cache(maxsize=1)
+def news_articles() -> list[str]:
+    return [path.read_text(encoding="utf-8") for path in sorted(ARTICLES_DIR.glob("*.txt"))]
 
 
 def free_port() -> int:
@@ -181,7 +199,119 @@ def wrk_load(url: str, clients: int, seconds: float, bodies: Path, server_pid: i
     }
 
 
-def measure(setting: str, seconds: float, backend: str = "auto") -> dict:
+def percentiles(latencies_ms: list[float]) -> dict:
+    import numpy as np
+
+    if not latencies_ms:
+        return {"requests": 0}
+    p50, p95 = np.percentile(latencies_ms, [50, 95])
+    return {"requests": len(latencies_ms), "p50_ms": round(float(p50), 1), "p95_ms": round(float(p95), 1)}
+
+
+def single_client(url: str, seconds: float, texts: list[str], path: str = "/classify") -> list[tuple[float, float, int]]:
+    """One client sending one request at a time for `seconds`: (start offset s, latency ms, status) per request."""
+    import httpx
+
+    timeline = []
+    started = time.monotonic()
+    with httpx.Client(timeout=70) as client:
+        position = 0
+        while (now := time.monotonic()) - started < seconds:
+            body = {"sentences": [texts[position % len(texts)]]} if path == "/classify" else {"text": texts[position % len(texts)]}
+            position += 1
+            try:
+                status = client.post(f"{url}{path}", json=body).status_code
+            except httpx.HTTPError:
+                status = 0
+            timeline.append((now - started, 1000 * (time.monotonic() - now), status))
+    return timeline
+
+
+def burst_recovery(url: str, server_pid: int, bodies: Path, burst_seconds: float, after_seconds: int = 20) -> dict:
+    """A lone client before a 64-client burst, then its p50/p95 in each second after the burst."""
+    texts = news_sentences()
+    before = single_client(url, 5, texts)
+    burst = wrk_load(url, 64, burst_seconds, bodies, server_pid)
+    after = single_client(url, after_seconds, texts)
+    by_second = []
+    for second in range(after_seconds):
+        latencies = [ms for offset, ms, status in after if second <= offset < second + 1 and status == 200]
+        by_second.append({"second": second + 1, **percentiles(latencies)})
+    return {
+        "before": percentiles([ms for _, ms, status in before if status == 200]),
+        "burst_64_clients": burst,
+        "after_by_second": by_second,
+        "after_from_2s": percentiles([ms for offset, ms, status in after if offset >= 2 and status == 200]),
+        "non_2xx_after": sum(status != 200 for _, _, status in after),
+    }
+
+
+def mixed_load(url: str, seconds: float, bulk_clients: int = 2, article_clients: int = 2) -> dict:
+    """One interactive client (single sentences) beside bulk /classify (128 sentences) and /analyze clients."""
+    import httpx
+
+    sentences, articles = news_sentences(), news_articles()
+    stop = threading.Event()
+    counts = {"bulk_sentences": 0, "articles": 0, "article_sentences": 0, "non_2xx": 0}
+    lock = threading.Lock()
+
+    def bulk(number: int) -> None:
+        with httpx.Client(timeout=70) as client:
+            position = number * 997
+            while not stop.is_set():
+                batch = [sentences[(position + i) % len(sentences)] for i in range(128)]
+                position += 128
+                response = client.post(f"{url}/classify", json={"sentences": batch})
+                with lock:
+                    counts["bulk_sentences" if response.status_code == 200 else "non_2xx"] += (
+                        128 if response.status_code == 200 else 1
+                    )
+
+    def analyze(number: int) -> None:
+        with httpx.Client(timeout=70) as client:
+            position = number
+            while not stop.is_set():
+                response = client.post(f"{url}/analyze", json={"text": articles[position % len(articles)]})
+                position += article_clients
+                with lock:
+                    if response.status_code == 200:
+                        counts["articles"] += 1
+                        counts["article_sentences"] += response.json()["summary"]["sentences"]
+                    else:
+                        counts["non_2xx"] += 1
+
+    threads = [threading.Thread(target=bulk, args=(i,)) for i in range(bulk_clients)]
+    threads += [threading.Thread(target=analyze, args=(i,)) for i in range(article_clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)  # the background load is running before the interactive client starts
+    interactive = single_client(url, seconds, sentences)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed = seconds + 2
+    return {
+        "interactive": percentiles([ms for _, ms, status in interactive if status == 200]),
+        "interactive_non_2xx": sum(status != 200 for _, _, status in interactive),
+        "bulk_sentences_per_s": round(counts["bulk_sentences"] / elapsed, 1),
+        "articles_per_s": round(counts["articles"] / elapsed, 2),
+        "article_sentences_per_s": round(counts["article_sentences"] / elapsed, 1),
+        "background_non_2xx": counts["non_2xx"],
+    }
+
+
+def worker_balance(url: str, server_pid: int, bodies: Path, clients: int, seconds: float) -> dict:
+    """How `clients` keep-alive connections spread over the workers: each worker's share of the CPU used."""
+    workers = worker_pids(server_pid)
+    before = {pid: tree_cpu_seconds(pid) for pid in workers}
+    load = wrk_load(url, clients, seconds, bodies, server_pid)
+    used = {pid: tree_cpu_seconds(pid) - before[pid] for pid in workers}
+    total = sum(used.values()) or 1.0
+    return {"clients": clients, "sentences_per_s": load["sentences_per_s"],
+            "worker_cpu_shares": sorted((round(v / total, 3) for v in used.values()), reverse=True)}
+
+
+def measure(setting: str, seconds: float, backend: str = "auto", patterns: bool = True) -> dict:
     """Serve with `setting` (WORKERS:THREADS) and `backend`; cold start, latency, throughput, RSS."""
     import httpx
 
@@ -199,10 +329,15 @@ def measure(setting: str, seconds: float, backend: str = "auto") -> dict:
             }
             with tempfile.TemporaryDirectory() as folder:
                 bodies = Path(folder) / "bodies.jsonl"
-                bodies.write_text("".join(json.dumps({"sentences": [s]}) + "\n" for s in SENTENCES))
+                bodies.write_text("".join(json.dumps({"sentences": [s]}) + "\n" for s in news_sentences()))
                 for clients in (1, 16, 64):
                     logger.info("%s, %s: %d client(s) for %g s", setting, served_backend, clients, seconds)
                     result[f"clients_{clients}"] = wrk_load(url, clients, seconds, bodies, server.pid)
+                if patterns:
+                    logger.info("%s: burst, mixed load and worker balance", setting)
+                    result["burst"] = burst_recovery(url, server.pid, bodies, burst_seconds=seconds)
+                    result["mixed"] = mixed_load(url, seconds=max(seconds, 10))
+                    result["balance_4_clients"] = worker_balance(url, server.pid, bodies, clients=4, seconds=seconds)
             result["peak_rss_mb"] = {
                 "total": round(sampler.peak_total / 2**20), "largest_process": round(sampler.peak_process / 2**20)
             }
