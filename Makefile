@@ -15,7 +15,7 @@ export HF_HUB_DISABLE_PROGRESS_BARS := 1
 # BentoML usage tracking off: nothing leaves the machine.
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install install-dev model serve test train evaluate score bento bench soak
+.PHONY: install install-dev model serve test test-fast train evaluate score bento bench soak
 
 # The runtime (make serve): the package and its pinned dependencies, nothing else.
 $(RUNTIME): pyproject.toml
@@ -52,7 +52,7 @@ score: model
 	$(STANCEFRAME) score training/data/seeds --output build/seeds-scored.jsonl
 
 bench: model install-dev
-	$(PYTHON) -m model.bench
+	$(PYTHON) -m service.bench
 
 # Faults and sustained load: a killed worker, a 10-minute soak, every schemathesis check.
 soak: model install-dev
@@ -63,3 +63,8 @@ bento: model
 
 test: install-dev
 	$(PYTHON) -m pytest
+
+# The tiers without a server, a browser or a Bento build: pure logic, the tiny model, the
+# service in-process.
+test-fast: install-dev
+	$(PYTHON) -m pytest -m "not slow"

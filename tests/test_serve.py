@@ -73,5 +73,12 @@ def test_bentoml_build_packages_the_service_and_the_model(registered_tag):
     bento = bentoml.get(bento_tag)
     models = [str(model.tag) for model in bento.info.all_models]
     assert registered_tag in models
-    assert (Path(bento.path) / "src" / "service" / "service.py").is_file()
+    source = Path(bento.path) / "src"
+    assert (source / "service" / "service.py").is_file()
     assert (Path(bento.path) / "env" / "docker").is_dir()
+    # Only what the service runs is packaged, and that is enough to import it.
+    for absent in ("training", "model/score.py", "model/cli.py", "service/bench.py", "service/loadtest.py"):
+        assert not (source / absent).exists(), absent
+    imported = subprocess.run([sys.executable, "-c", "import service.service"], cwd=source,
+                              capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stderr[-3000:]

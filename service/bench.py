@@ -1,4 +1,4 @@
-"""`make bench`: inference speed of our paths next to the usual alternative, in one run.
+"""`make bench` (`python -m service.bench`): inference speed of our paths next to the usual alternative, in one run.
 
 On the same news-length sentences (the team-written articles' sentences, cycled to
 --sentences), it prints sentences/s for
@@ -7,8 +7,8 @@ On the same news-length sentences (the team-written articles' sentences, cycled 
   (c) our ONNX Runtime int8 path (and the ONNX fp32 one);
   (d) `stanceframe score` end to end on a JSONL file (process start included);
   (e) `stanceframe score` on the article files, each sentence read with its context;
-then the int8 accuracy check against fp32 (the development set decides the default
-backend), the service figures from `service.loadtest` for int8 and fp32 (cold start,
+then the int8 check against fp32 recorded at training time (on the development set; it
+decides the default backend), the service figures from `service.loadtest` for int8 and fp32 (cold start,
 single-client latency percentiles, throughput at 16 and 64 clients with wrk, CPU per
 request, peak RSS), and the targets of the speed issue against this run.
 A script, not a test: it prints numbers.
@@ -105,22 +105,16 @@ def score_rate(model_ref: str, backend: str, sentences: list[str]) -> float:
         return rate(len(sentences), time.perf_counter() - started)
 
 
-def int8_accuracy(model_dir: Path) -> dict:
-    """int8 against fp32 on the development set (the default-promotion rule) and on the training data."""
-    from model.config import StanceFrameConfig
-    from training.data import ARTICLE_SENTENCES, DEV_SENTENCES, contexts_of, load_labeled
-    from training.int8_check import compare_int8
+def int8_check(model_dir: Path) -> dict:
+    """The int8-against-fp32 check recorded at training time (on the development set), which decides `auto`."""
+    from model.onnx_backend import INT8_CHECK_FILE, ONNX_DIR
 
-    mode = StanceFrameConfig.from_pretrained(model_dir).context_mode
-    corpora = {"development_set": DEV_SENTENCES, "training_articles": ARTICLE_SENTENCES}
-    return {
-        name: compare_int8(model_dir, sentences, contexts_of(sentences, mode), name.replace("_", " "))
-        for name, sentences in ((name, load_labeled([path])) for name, path in corpora.items())
-    }
+    path = model_dir / ONNX_DIR / INT8_CHECK_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m service.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="Store tag or model folder (default: stanceframe:latest).")
     parser.add_argument("--sentences", type=int, default=10000,
                         help="How many sentences each path scores (default 10,000: the CLI's start-up is a fixed cost).")
@@ -159,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:24s} {throughput[name]:8.1f} sentences/s", flush=True)
     report["sentences_per_s"] = throughput
     report["speedup_vs_pipeline"] = {k: round(v / throughput["a_pipeline_fp32"], 2) for k, v in throughput.items()}
-    report["int8_vs_fp32"] = int8_accuracy(model_dir)
+    report["int8_vs_fp32"] = int8_check(model_dir)
     report["default_backend"] = resolve_backend(model_dir, "auto")
     if not args.skip_service:
         from service.loadtest import measure
