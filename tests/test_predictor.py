@@ -164,3 +164,37 @@ def test_the_export_check_refuses_an_onnx_file_that_differs_from_torch(tiny_onnx
         network.frame_head.bias += 0.01
     with pytest.raises(RuntimeError, match="differs from torch"):
         check_export(onnx_file, network, tokenizer)
+
+
+TORCH_BLOCKED = """
+import json, sys
+sys.modules["torch"] = None  # any `import torch` now raises ImportError
+from model.predictor import Predictor
+predictor = Predictor.from_directory(sys.argv[1], backend=sys.argv[2])
+result = predictor.probabilities(json.loads(sys.argv[3]), json.loads(sys.argv[4]))
+loaded = sorted(name for name, module in sys.modules.items()
+                if module is not None and name.startswith(("torch", "transformers.models.bert.modeling")))
+print(json.dumps({"stance": result.stance.tolist(), "loaded": loaded}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["onnx-int8", "onnx-fp32"])
+def test_the_onnx_backends_serve_without_torch(tiny_onnx_model_dir, backend):
+    import json
+    import subprocess
+    import sys
+
+    from model.predictor import Predictor
+    from tests.conftest import PROJECT_DIR
+
+    contexts = ["Beijing published a plan.", "", "Talks resumed."]
+    run = subprocess.run(
+        [sys.executable, "-c", TORCH_BLOCKED, str(tiny_onnx_model_dir), backend, json.dumps(SENTENCES),
+         json.dumps(contexts)],
+        capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert found["loaded"] == []
+    expected = Predictor.from_directory(tiny_onnx_model_dir, backend="torch").probabilities(SENTENCES, contexts)
+    assert np.asarray(found["stance"]) == pytest.approx(expected.stance, abs=2e-2 if backend == "onnx-int8" else 1e-4)
