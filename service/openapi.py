@@ -4,7 +4,9 @@ BentoML declares every error body as `{"error": string, "detail": string}` and o
 status codes 400, 404 and 500. The service's 400s carry pydantic's list of problems in
 `detail`, and requests can also end in 408, 413, 415, 429, 503 or 504 (all JSON with an
 `error` message). Clients generated from the document, and schemathesis, hold the
-service to what it declares, so the declaration is corrected here.
+service to what it declares, so the declaration is corrected here. BentoML's default
+description is its README template, whose badge images load from third-party hosts; the
+document describes this service instead.
 """
 
 from __future__ import annotations
@@ -37,8 +39,16 @@ EXTRA_RESPONSES = {
 }
 
 
+SERVICE_DESCRIPTION = (
+    "Stance toward China's peace plan for the war in Ukraine (supportive, skeptical, neutral) and "
+    "policy frame of news sentences, with calibrated probabilities. POST /classify labels sentences "
+    "(each optionally with its context); POST /analyze segments an article, labels every sentence "
+    "in context and summarizes the article; GET /model_info names the model, its labels and limits."
+)
+
+
 def corrected_spec(spec: dict, limits: dict) -> dict:
-    """`spec` with every error response pointing at ServiceError and the service's limits described."""
+    """`spec` with our own description, every error response pointing at ServiceError and the limits."""
     spec = copy.deepcopy(spec)
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas[ERROR_SCHEMA_NAME] = ERROR_SCHEMA
@@ -61,9 +71,8 @@ def corrected_spec(spec: dict, limits: dict) -> dict:
                 )
     info = spec.setdefault("info", {})
     info["description"] = (
-        (info.get("description") or "").rstrip()
-        + "\n\nLimits: " + ", ".join(f"{name} {value}" for name, value in limits.items()) + "."
-    ).strip()
+        SERVICE_DESCRIPTION + "\n\nLimits: " + ", ".join(f"{name} {value}" for name, value in limits.items()) + "."
+    )
     return spec
 
 
