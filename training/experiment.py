@@ -63,12 +63,19 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
-    own = argparse.ArgumentParser(add_help=False)
-    own.add_argument("--name", default="")
-    own.add_argument("--train_fraction", type=float, default=1.0)
-    own.add_argument("--log", type=Path, default=DEFAULT_LOG)
-    own.add_argument("--bootstrap", type=int, default=1000)
+    own = argparse.ArgumentParser(
+        prog="python -m training.experiment", add_help=False,
+        description="One training variant, judged on the development set. These options, then every "
+        "`stanceframe train` option (listed below).",
+    )
+    own.add_argument("--name", default="", help="What the variant is, for the log and the experiment table.")
+    own.add_argument("--train_fraction", type=float, default=1.0,
+                     help="Train on this share of the training articles (learning curves).")
+    own.add_argument("--log", type=Path, default=DEFAULT_LOG, help="JSON-lines file the result is appended to.")
+    own.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap resamples (by article) for the CIs.")
     options, rest = own.parse_known_args(argv)
+    if {"-h", "--help"} & set(rest):
+        own.print_help()
     if not 0 < options.train_fraction <= 1:
         own.error(f"--train_fraction must be in (0, 1], found {options.train_fraction}.")
     config, _ = parse_args(rest)
