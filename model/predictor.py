@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from model.encoding import article_contexts, encode, pad_batch
 from model.labels import FRAME_LABELS, STANCE_LABELS, check_saved_labels
+from model.schema import AnalyzedSentence, ArticleAnalysis, ArticleSummary, Prediction
 from model.segment import Segment, split_sentences
 
 DEFAULT_BATCH_SIZE = 32
@@ -26,46 +27,6 @@ BACKENDS = ("auto", "torch", "onnx-fp32", "onnx-int8")
 # `auto` is onnx-int8 when the model's int8 export passed its accuracy check at training
 # time (training/int8_check.py), else torch fp32.
 DEFAULT_BACKEND = "auto"
-
-
-@dataclass
-class SentencePrediction:
-    stance: str
-    stance_scores: dict[str, float]
-    frame: str
-    frame_scores: dict[str, float]
-    low_confidence: bool
-    truncated: bool
-
-
-@dataclass
-class SentenceAnalysis(SentencePrediction):
-    index: int = 0
-    start: int = 0
-    end: int = 0
-    text: str = ""
-
-
-@dataclass
-class ArticleSummary:
-    sentences: int
-    stance_counts: dict[str, int]
-    stance_shares: dict[str, float]
-    mean_stance_scores: dict[str, float]
-    mean_frame_scores: dict[str, float]
-    frame_counts: dict[str, int]
-    dominant_frames: list[str]
-    net_stance: float
-
-
-@dataclass
-class ArticleAnalysis:
-    sentences: list[SentenceAnalysis]
-    summary: ArticleSummary
-    model: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -103,7 +64,7 @@ def calibrated(stance_logits: np.ndarray, frame_logits: np.ndarray, config) -> t
     )
 
 
-def summarize(predictions: Sequence[SentencePrediction]) -> ArticleSummary:
+def summarize(predictions: Sequence[Prediction]) -> ArticleSummary:
     """Article-level summary: stance counts and shares, mean probabilities, dominant frames."""
     total = len(predictions)
     stance_counts = Counter(p.stance for p in predictions)
@@ -119,7 +80,7 @@ def summarize(predictions: Sequence[SentencePrediction]) -> ArticleSummary:
 
     shares = {label: (stance_counts[label] / total if total else 0.0) for label in STANCE_LABELS}
     top_count = max(frame_counts.values(), default=0)
-    return ArticleSummary(
+    return ArticleSummary.model_construct(
         sentences=total,
         stance_counts={label: stance_counts[label] for label in STANCE_LABELS},
         stance_shares=shares,
@@ -267,7 +228,7 @@ class Predictor:
 
     def predict(
         self, sentences: Sequence[str], contexts: Sequence[str] | None = None, deadline: float | None = None
-    ) -> list[SentencePrediction]:
+    ) -> list[Prediction]:
         """Stance, frame and their full probability distributions for each sentence."""
         probs = self.probabilities(sentences, contexts, deadline)
         stance_threshold = self.config.stance_confidence_threshold
@@ -276,7 +237,8 @@ class Predictor:
         for stance_row, frame_row, truncated in zip(probs.stance, probs.frame, probs.truncated):
             stance_top, frame_top = int(stance_row.argmax()), int(frame_row.argmax())
             predictions.append(
-                SentencePrediction(
+                # model_construct: the values come from the model, not from a caller to validate.
+                Prediction.model_construct(
                     stance=STANCE_LABELS[stance_top],
                     stance_scores={label: float(p) for label, p in zip(STANCE_LABELS, stance_row)},
                     frame=FRAME_LABELS[frame_top],
@@ -301,13 +263,13 @@ class Predictor:
         texts = [segment.text for segment in segments]
         return segments, self.contexts_of(texts) or [""] * len(texts)
 
-    def analysis_of(self, segments: Sequence[Segment], predictions: Sequence[SentencePrediction]) -> ArticleAnalysis:
+    def analysis_of(self, segments: Sequence[Segment], predictions: Sequence[Prediction]) -> ArticleAnalysis:
         """The article's sentences with their predictions, and the summary."""
         sentences = [
-            SentenceAnalysis(**asdict(prediction), index=i, start=seg.start, end=seg.end, text=seg.text)
+            AnalyzedSentence.model_construct(**dict(prediction), index=i, start=seg.start, end=seg.end, text=seg.text)
             for i, (seg, prediction) in enumerate(zip(segments, predictions))
         ]
-        return ArticleAnalysis(sentences=sentences, summary=summarize(predictions), model=self.model_tag)
+        return ArticleAnalysis.model_construct(sentences=sentences, summary=summarize(predictions), model=self.model_tag)
 
     def analyze(self, text: str, max_sentences: int | None = None, deadline: float | None = None) -> ArticleAnalysis:
         """Split an article into sentences, label each in context, and summarize."""

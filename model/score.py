@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import time
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,9 @@ from model.batch_io import (
     expand_inputs,
     read_units,
 )
-from model.labels import FRAME_LABELS, STANCE_LABELS
+from model.labels import HEADS
 from model.predictor import BACKENDS, DEFAULT_BACKEND, DEFAULT_BATCH_SIZE
+from model.schema import SCORED_FIELDS, ScoredRow
 from model.store import model_fingerprint
 from model.segment import split_sentences
 
@@ -52,26 +54,29 @@ LOCK_FILE = "lock"
 # CSV output get a leading apostrophe (OWASP's advice against CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_TEXT_COLUMNS = ("id", "text", "error")
-OUTPUT_FIELDS = (
-    "id", "sentence", "start", "end", "text", "stance", "stance_scores", "frame", "frame_scores",
-    "low_confidence", "truncated", "model", "error",
-)
+
+
+def _arrow_type(field, scores_as_json: bool):
+    """The Arrow type of a ScoredRow field: its own hint, a struct of scores, or from its annotation."""
+    import pyarrow as pa
+
+    extra = field.json_schema_extra or {}
+    if "scores_of" in extra:
+        labels = HEADS[extra["scores_of"]]
+        return pa.string() if scores_as_json else pa.struct([(label, pa.float64()) for label in labels])
+    if "arrow" in extra:
+        return getattr(pa, extra["arrow"])()
+    base = next(arg for arg in typing.get_args(field.annotation) or (field.annotation,) if arg is not type(None))
+    if typing.get_origin(base) is typing.Literal or base is str:
+        return pa.string()
+    return {int: pa.int64(), bool: pa.bool_(), float: pa.float64()}[base]
 
 
 def arrow_schema(scores_as_json: bool):
+    """Output columns, in order, from `model.schema.ScoredRow` (scores as structs, or JSON text for CSV)."""
     import pyarrow as pa
 
-    def scores(labels):
-        return pa.string() if scores_as_json else pa.struct([(label, pa.float64()) for label in labels])
-
-    return pa.schema(
-        [
-            ("id", pa.string()), ("sentence", pa.int32()), ("start", pa.int64()), ("end", pa.int64()),
-            ("text", pa.string()), ("stance", pa.string()), ("stance_scores", scores(STANCE_LABELS)),
-            ("frame", pa.string()), ("frame_scores", scores(FRAME_LABELS)), ("low_confidence", pa.bool_()),
-            ("truncated", pa.bool_()), ("model", pa.string()), ("error", pa.string()),
-        ]
-    )
+    return pa.schema([(name, _arrow_type(field, scores_as_json)) for name, field in ScoredRow.model_fields.items()])
 
 
 def write_part(rows: list[dict], path: Path, output_format: str, with_header: bool) -> None:
@@ -137,7 +142,7 @@ def join_parts(parts: list[Path], output: Path, output_format: str) -> None:
 
 
 def error_row(unit: InputUnit, model_tag: str) -> dict:
-    return {name: None for name in OUTPUT_FIELDS} | {"id": unit.id, "model": model_tag, "error": unit.error}
+    return {name: None for name in SCORED_FIELDS} | {"id": unit.id, "model": model_tag, "error": unit.error}
 
 
 def score_chunk(units: list[InputUnit], predictor, unit_kind: str) -> tuple[list[dict], int]:
@@ -170,16 +175,11 @@ def score_chunk(units: list[InputUnit], predictor, unit_kind: str) -> tuple[list
             failed += 1
             continue
         for index, (start, end, text) in enumerate(segments):
-            prediction = next(predictions)
-            rows.append(
-                {
-                    "id": unit.id, "sentence": index, "start": start, "end": end, "text": text,
-                    "stance": prediction.stance, "stance_scores": prediction.stance_scores,
-                    "frame": prediction.frame, "frame_scores": prediction.frame_scores,
-                    "low_confidence": prediction.low_confidence, "truncated": prediction.truncated,
-                    "model": predictor.model_tag, "error": None,
-                }
+            row = ScoredRow.model_construct(
+                id=unit.id, sentence=index, start=start, end=end, text=text, **dict(next(predictions)),
+                model=predictor.model_tag, error=None,
             )
+            rows.append(row.model_dump())
     return rows, failed
 
 
@@ -391,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"Sentences per forward pass (default: {DEFAULT_BATCH_SIZE}).")
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
                         help=f"Inference backend (default: {DEFAULT_BACKEND}: onnx-int8 when the model's int8 export "
-                             "passed its accuracy check, else torch; see the README's performance section).")
+                             "passed its accuracy check, else onnx-fp32; see the README's performance section).")
     parser.add_argument("--resume", action="store_true", help="Continue an interrupted run writing the same OUT.")
     parser.add_argument("--overwrite", action="store_true",
                         help="Replace an existing OUT (or an interrupted run's OUT.partial/) instead of refusing.")

@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict
 
 import bentoml
 from bentoml.exceptions import ServiceUnavailable
@@ -35,7 +34,6 @@ from service.schemas import (
     ArticleText,
     ClassifyResponse,
     ModelInfo,
-    Prediction,
     SentenceList,
 )
 from service.ui import ui_app
@@ -158,7 +156,7 @@ class StanceFrame:
         texts = [item if isinstance(item, str) else item.text for item in sentences]
         contexts = ["" if isinstance(item, str) else item.context for item in sentences]
         predictions = await self.scheduler.predict(texts, contexts, deadline())
-        return [Prediction(**asdict(p)) for p in predictions]
+        return predictions
 
     @bentoml.api
     async def analyze(self, text: ArticleText) -> AnalyzeResponse:
@@ -175,7 +173,7 @@ class StanceFrame:
                 [InitErrorDetails(type=PydanticCustomError("too_many_sentences", str(error)), loc=("text",), input="")],
             ) from error
         predictions = await self.scheduler.predict([s.text for s in segments], contexts, deadline())
-        return AnalyzeResponse.model_validate(predictor.analysis_of(segments, predictions).to_dict())
+        return predictor.analysis_of(segments, predictions)
 
     @bentoml.api
     def model_info(self) -> ModelInfo:

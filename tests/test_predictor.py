@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from model.labels import FRAME_LABELS, STANCE_LABELS
-from model.predictor import SentencePrediction, softmax, summarize
+from model.predictor import softmax, summarize
+from model.schema import Prediction
 from tests.conftest import SEED_ARTICLES
 
 SENTENCES = [
@@ -66,10 +67,11 @@ def test_analyze_returns_offsets_into_the_text_and_a_consistent_summary(tiny_pre
     assert summary.net_stance == pytest.approx(summary.stance_shares["supportive"] - summary.stance_shares["skeptical"])
 
 
-def prediction(stance: str, frame: str) -> SentencePrediction:
+def prediction(stance: str, frame: str) -> Prediction:
     stance_scores = {label: (1.0 if label == stance else 0.0) for label in STANCE_LABELS}
     frame_scores = {label: (1.0 if label == frame else 0.0) for label in FRAME_LABELS}
-    return SentencePrediction(stance, stance_scores, frame, frame_scores, False, False)
+    return Prediction(stance=stance, stance_scores=stance_scores, frame=frame, frame_scores=frame_scores,
+                      low_confidence=False, truncated=False)
 
 
 def test_summary_counts_shares_net_stance_and_dominant_frames():
