@@ -18,7 +18,7 @@ export BENTOML_DO_NOT_TRACK := true
 .PHONY: install install-dev model serve test test-fast train evaluate score bento bench soak
 
 # The runtime (make serve): the package and its pinned dependencies, nothing else.
-$(RUNTIME): pyproject.toml
+$(RUNTIME): pyproject.toml service/requirements.txt training/requirements.txt
 	test -x $(PYTHON) || python3.11 -m venv $(VENV)
 	# torch first, pinned: its CPU wheel is on local disk, anything else pulls CUDA wheels.
 	$(PYTHON) -m pip install --quiet torch==2.13.0

@@ -25,7 +25,7 @@ from model.segment import Segment, split_sentences
 DEFAULT_BATCH_SIZE = 32
 BACKENDS = ("auto", "torch", "onnx-fp32", "onnx-int8")
 # `auto` is onnx-int8 when the model's int8 export passed its accuracy check at training
-# time (training/int8_check.py), else torch fp32.
+# time (training/int8_check.py), else ONNX fp32, else torch (see resolve_backend).
 DEFAULT_BACKEND = "auto"
 
 
@@ -93,14 +93,20 @@ def summarize(predictions: Sequence[Prediction]) -> ArticleSummary:
 
 
 def resolve_backend(model_dir: str | Path, backend: str) -> str:
-    """The backend `backend` names for the model in `model_dir` (`auto` resolved)."""
+    """The backend `backend` names for the model in `model_dir` (`auto` resolved).
+
+    `auto` is onnx-int8 when the model's int8 check passed, else onnx-fp32 when the model
+    has an ONNX export (it matches torch; the Bento has no torch), else torch.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.")
     if backend != "auto":
         return backend
-    from model.onnx_backend import int8_check_passed
+    from model.onnx_backend import ONNX_DIR, ONNX_FILES, int8_check_passed
 
-    return "onnx-int8" if int8_check_passed(model_dir) else "torch"
+    if int8_check_passed(model_dir):
+        return "onnx-int8"
+    return "onnx-fp32" if (Path(model_dir) / ONNX_DIR / ONNX_FILES["onnx-fp32"]).is_file() else "torch"
 
 
 class Predictor:
@@ -141,8 +147,8 @@ class Predictor:
     ) -> Predictor:
         """Load a `save_pretrained` folder; fails if its label lists differ from the schema.
 
-        `backend` is `torch` (fp32), `onnx-fp32` or `onnx-int8` (ONNX Runtime), or `auto`:
-        onnx-int8 if the model's int8 check passed, else torch. `threads` sets the inference
+        `backend` is `torch` (fp32), `onnx-fp32` or `onnx-int8` (ONNX Runtime), or `auto`
+        (see `resolve_backend`). `threads` sets the inference
         threads (torch's, or the ONNX Runtime session's); None keeps the library default.
         """
         from transformers import AutoTokenizer
@@ -155,7 +161,14 @@ class Predictor:
         check_saved_labels("stance", config.stance_labels, str(model_dir))
         check_saved_labels("frame", config.frame_labels, str(model_dir))
         if backend == "torch":
-            import torch
+            try:
+                import torch
+            except ImportError as error:
+                raise ImportError(
+                    "The torch backend needs torch, which this environment (the service's requirements, as "
+                    "in the Bento) does not install. Use the onnx-fp32 or onnx-int8 backend, or install "
+                    "the full package (pip install torch==2.13.0 -e .)."
+                ) from error
 
             from model.network import StanceFrameModel, TorchNetwork
 

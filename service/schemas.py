@@ -111,7 +111,7 @@ class ModelInfo(BaseModel):
     tag: str = Field(description="BentoML model tag.", examples=[EXAMPLE_TAG])
     backend: str = Field(
         description="Inference backend answering the requests: onnx-int8 when the model's int8 export passed "
-        "its accuracy check, else torch (fp32), unless STANCEFRAME_BACKEND says otherwise.",
+        "its accuracy check, else onnx-fp32 (torch for a model without an ONNX export), unless STANCEFRAME_BACKEND says otherwise.",
         examples=["onnx-int8"],
     )
     stance_labels: list[str] = Field(description="Stance labels in class-id order.", examples=[list(STANCE_LABELS)])

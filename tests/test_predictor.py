@@ -134,7 +134,7 @@ def test_an_onnx_backend_without_an_export_fails_with_the_fix(tiny_model_dir):
         Predictor.from_directory(tiny_model_dir, backend="gpu")
 
 
-def test_auto_backend_is_int8_only_when_the_int8_check_passed(tiny_onnx_model_dir, tmp_path):
+def test_auto_backend_is_int8_only_when_the_int8_check_passed(tiny_onnx_model_dir, tiny_model_dir, tmp_path):
     import json
     import shutil
 
@@ -142,13 +142,14 @@ def test_auto_backend_is_int8_only_when_the_int8_check_passed(tiny_onnx_model_di
     from model.predictor import Predictor
 
     folder = shutil.copytree(tiny_onnx_model_dir, tmp_path / "model")
-    assert Predictor.from_directory(folder).backend == "torch", "no check on file: fp32"
+    assert Predictor.from_directory(folder).backend == "onnx-fp32", "no check on file: fp32"
     check = folder / ONNX_DIR / INT8_CHECK_FILE
     check.write_text(json.dumps({"passed": False}))
-    assert Predictor.from_directory(folder).backend == "torch"
+    assert Predictor.from_directory(folder).backend == "onnx-fp32"
     check.write_text(json.dumps({"passed": True}))
     assert Predictor.from_directory(folder).backend == "onnx-int8"
     assert Predictor.from_directory(folder, backend="torch").backend == "torch", "an explicit backend wins"
+    assert Predictor.from_directory(tiny_model_dir).backend == "torch", "no ONNX export: torch"
 
 
 def test_the_export_check_refuses_an_onnx_file_that_differs_from_torch(tiny_onnx_model_dir):
@@ -200,3 +201,20 @@ def test_the_onnx_backends_serve_without_torch(tiny_onnx_model_dir, backend):
     assert found["loaded"] == []
     expected = Predictor.from_directory(tiny_onnx_model_dir, backend="torch").probabilities(SENTENCES, contexts)
     assert np.asarray(found["stance"]) == pytest.approx(expected.stance, abs=2e-2 if backend == "onnx-int8" else 1e-4)
+
+
+def test_the_torch_backend_without_torch_names_the_fix(tiny_model_dir):
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_DIR
+
+    script = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from model.predictor import Predictor\n"
+        "Predictor.from_directory(sys.argv[1], backend='torch')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(tiny_model_dir)], capture_output=True, text=True,
+                         cwd=PROJECT_DIR, timeout=120)
+    assert run.returncode != 0
+    assert "Use the onnx-fp32 or onnx-int8 backend" in run.stderr

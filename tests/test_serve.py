@@ -76,6 +76,9 @@ def test_bentoml_build_packages_the_service_and_the_model(registered_tag):
     source = Path(bento.path) / "src"
     assert (source / "service" / "service.py").is_file()
     assert (Path(bento.path) / "env" / "docker").is_dir()
+    # The Bento installs the service's requirements only: no torch.
+    requirements = (Path(bento.path) / "env" / "python" / "requirements.txt").read_text()
+    assert "onnxruntime==" in requirements and "torch" not in requirements
     # Only what the service runs is packaged, and that is enough to import it.
     for absent in ("training", "model/score.py", "model/cli.py", "service/bench.py", "service/loadtest.py"):
         assert not (source / absent).exists(), absent
