@@ -36,3 +36,15 @@ def test_expected_calibration_error_is_zero_when_confidence_equals_accuracy():
     probabilities = np.array([[0.75, 0.25]] * 4)
     assert expected_calibration_error(probabilities, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
     assert expected_calibration_error(probabilities, np.array([1, 1, 1, 1])) == pytest.approx(0.75)
+
+
+def test_calibration_recovers_the_temperature_of_overconfident_float32_logits():
+    from training.calibration import fit_calibration
+
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(size=(4000, 3)) * 2.0
+    labels = np.array([rng.choice(3, p=np.exp(row) / np.exp(row).sum()) for row in true_logits])
+    # The network's logits are float32 and three times too sharp.
+    calibration = fit_calibration((true_logits * 3.0).astype(np.float32), labels)
+    assert calibration.temperature == pytest.approx(3.0, rel=0.1)
+    assert np.abs(calibration.bias).max() < 0.2

@@ -32,6 +32,9 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> HeadCalibration:
     from scipy.optimize import minimize
     from scipy.special import log_softmax
 
+    # float64: with float32 logits, the optimizer's finite-difference step in the temperature
+    # is below float32 resolution, so the temperature never moves from 1.
+    logits = np.asarray(logits, dtype=np.float64)
     n_classes = logits.shape[1]
     rows = np.arange(len(labels))
 
