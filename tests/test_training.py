@@ -133,7 +133,7 @@ def test_the_model_card_names_the_served_precision_and_its_int8_figures():
     line = serving_precision(check)
     assert "as ONNX Runtime int8" in line and "102 labeled seed sentences" in line
     assert "frame labels agree on 99.0%, macro-F1 change -0.004" in line
-    assert "torch fp32 (int8 failed the check)" in serving_precision(check | {"passed": False})
+    assert "ONNX Runtime fp32 (int8 failed the check)" in serving_precision(check | {"passed": False})
 
 
 def test_evaluate_refuses_a_model_trained_on_other_data(tiny_model_dir, tmp_path):

@@ -138,7 +138,7 @@ def serving_precision(int8_check: dict) -> str:
         f"{int8_check[head]['macro_f1_change']:+.3f}"
         for head in HEADS
     )
-    backend = "ONNX Runtime int8" if int8_check["passed"] else "torch fp32 (int8 failed the check)"
+    backend = "ONNX Runtime int8" if int8_check["passed"] else "ONNX Runtime fp32 (int8 failed the check)"
     return (
         f"- Served by default as {backend}. int8 against fp32 on the {int8_check['sentences']} "
         f"{int8_check['corpus']}: {figures}. The results below are of the fp32 network."
