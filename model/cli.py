@@ -12,9 +12,11 @@ import logging
 import os
 import sys
 
+from model.environment import apply_offline_environment
+
 COMMANDS = {
     "train": ("training.train", "Train the two-head model and register it in the BentoML store."),
-    "evaluate": ("training.evaluate", "Cross-validated report against baselines; writes the model card."),
+    "evaluate": ("training.evaluate", "Development-set report, baselines and behavioural tests; writes the model card."),
     "score": ("model.score", "Label every sentence of article or sentence files (batch scoring)."),
 }
 
@@ -41,11 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if argv else 2
     args = parser.parse_args(argv[:1])
-    # Offline by design: nothing may download a model or dataset.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    apply_offline_environment()
     configure_logging()
     module = importlib.import_module(COMMANDS[args.command][0])
     return module.main(argv[1:])

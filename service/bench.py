@@ -27,11 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from model.environment import apply_offline_environment
+
 logger = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 # WORKERS:THREADS and backend of each served measurement. The first is the service as it
 # starts by default (service/service.py), and the targets are checked against it.
 SERVICE_RUNS = [("2:1", "auto"), ("1:2", "onnx-int8"), ("2:1", "torch")]
+# The offline measurement of each backend, for the service's share of it.
+OFFLINE_PATH = {"onnx-int8": "c_ours_int8", "onnx-fp32": "c2_ours_onnx_fp32", "torch": "b_ours_fp32"}
 ARTICLE_SENTENCES = PROJECT_DIR / "training/data/article_sentences.jsonl"
 ARTICLES_DIR = PROJECT_DIR / "training/data/articles"
 
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    apply_offline_environment()
     import torch
 
     from model.predictor import resolve_backend
@@ -191,10 +195,16 @@ def targets(report: dict) -> dict:
                                   "non_2xx": at_64["non_2xx"],
                                   "two_core_ceiling_share_of_c": round(ceiling / int8, 3),
                                   "model_cpu_ms_per_sentence_in_c": round(2000 / int8, 2)},
+        # The offline path of the backend the default service runs (onnx-fp32 when int8 failed its check).
+        "clients_64_share_of_served_backend_offline": {
+            "value": round(at_64["sentences_per_s"] / report["sentences_per_s"][OFFLINE_PATH[report["default_backend"]]], 3),
+            "backend": report["default_backend"],
+        },
         "clients_16_share_of_64": {"value": round(served["clients_16"]["sentences_per_s"] / at_64["sentences_per_s"], 3),
                                    "target": ">= 0.8"},
         "interactive_p95_beside_bulk_ms": {"value": served["mixed"]["interactive"]["p95_ms"], "target": "<= 100"},
-        "cold_start_s": {"value": served["cold_start_s"], "target": "<= 10"},
+        "cold_start_s": {"value": served["cold_start_s"], "target": "<= 10",
+                         "every_worker_ready_s": served["every_worker_ready_s"]},
         "worker_rss_mb": {"value": served["peak_rss_mb"]["largest_process"], "target": "<= 700"},
     }
 

@@ -19,6 +19,7 @@ import bentoml
 from bentoml.exceptions import ServiceUnavailable
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from model.environment import OFFLINE_ENVIRONMENT
 from model.labels import FRAME_LABELS, STANCE_LABELS
 from model.predictor import DEFAULT_BACKEND, ArticleTooLong, resolve_backend
 from model.store import DEFAULT_REF
@@ -97,10 +98,7 @@ def die_with_parent() -> None:
     envs=[
         {"name": "OMP_NUM_THREADS", "value": THREADS},
         {"name": "MKL_NUM_THREADS", "value": THREADS},
-        {"name": "TOKENIZERS_PARALLELISM", "value": "false"},
-        {"name": "HF_HUB_OFFLINE", "value": "1"},
-        {"name": "BENTOML_DO_NOT_TRACK", "value": "true"},
-        {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
+        *({"name": name, "value": value} for name, value in OFFLINE_ENVIRONMENT.items()),
     ],
 )
 class StanceFrame:

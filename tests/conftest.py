@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from model.environment import apply_offline_environment
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SEED_SENTENCES = PROJECT_DIR / "training" / "data" / "seed_sentences.jsonl"
@@ -28,12 +24,7 @@ SEED_ARTICLES = sorted((PROJECT_DIR / "training" / "data" / "seeds").glob("*.txt
 def pytest_configure(config):
     # Before anything imports bentoml: every test run gets its own model store.
     os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="stanceframe-test-bentoml-")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    apply_offline_environment(override=True)
     # BentoML's /metrics needs a multiprocess folder when the app runs in-process.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="stanceframe-test-prometheus-")
 
@@ -133,12 +124,6 @@ def registered_tag(tiny_base, tiny_data, tiny_dev, tmp_path_factory) -> str:
     return train(tiny_train_config(tiny_base, tiny_data, output_dir, tiny_dev, register=True))["tag"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class ServedURL(str):
     """The base URL of the served service, carrying the server's process id."""
 
@@ -148,35 +133,13 @@ class ServedURL(str):
 @pytest.fixture(scope="session")
 def served_url(registered_tag, tmp_path_factory):
     """One real `bentoml serve` of the service on a free port, shared by the served tests."""
-    port = free_port()
+    from service.loadtest import running_server
+
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    bentoml_cli = Path(sys.executable).with_name("bentoml")
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [str(bentoml_cli), "serve", "service.service:StanceFrame", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_DIR, env=os.environ.copy(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = ServedURL(f"http://127.0.0.1:{port}")
-    url.pid = server.pid
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, f"bentoml serve exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"/readyz never answered 200:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
+    with running_server(log=log) as (url, server, _):
+        url = ServedURL(url)
+        url.pid = server.pid
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 @pytest.fixture(scope="session")

@@ -30,3 +30,18 @@ def test_no_module_imports_a_layer_it_must_not(package):
         for path in (PROJECT_DIR / package).glob("*.py")
     }
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_the_makefile_and_the_bentofile_repeat_the_offline_environment_exactly():
+    import re
+
+    import yaml
+
+    from model.environment import OFFLINE_ENVIRONMENT
+
+    must_hold = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "BENTOML_DO_NOT_TRACK", "TOKENIZERS_PARALLELISM")
+    bento_envs = {env["name"]: env["value"] for env in yaml.safe_load((PROJECT_DIR / "bentofile.yaml").read_text())["envs"]}
+    make_exports = dict(re.findall(r"^export (\w+) := (\S+)$", (PROJECT_DIR / "Makefile").read_text(), re.M))
+    for name in must_hold:
+        assert bento_envs.get(name) == OFFLINE_ENVIRONMENT[name], f"bentofile.yaml: {name}"
+        assert make_exports.get(name) == OFFLINE_ENVIRONMENT[name], f"Makefile: {name}"
