@@ -25,7 +25,7 @@ def test_a_killed_worker_comes_back_and_no_answer_is_wrong(registered_tag):
 
 
 def test_workers_die_with_the_server(registered_tag):
-    with running_server() as (_, server, _):
+    with running_server({"STANCEFRAME_WORKERS": "2"}) as (_, server, _):
         workers = worker_pids(server.pid)
         assert len(workers) == 2
         os.kill(server.pid, signal.SIGKILL)
