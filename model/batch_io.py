@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.segment import has_visible_text
+
 TABLE_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 FORMATS = ("jsonl", "csv", "parquet")
 PARQUET_BATCH_ROWS = 1024
@@ -88,8 +90,8 @@ def _text_unit(row_id: str, value: object, text_field: str, context: object = No
     text, error = _decoded(value, "text")
     if error:
         return InputUnit(row_id, None, error)
-    if not text.strip():
-        return InputUnit(row_id, None, "empty text")
+    if not has_visible_text(text):
+        return InputUnit(row_id, None, "empty text: only white space, control or zero-width characters")
     if context is None:
         return InputUnit(row_id, text)
     context_text, error = _decoded(context, "context")

@@ -9,7 +9,6 @@ interface; torch is imported only to load the torch backend.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ class ArticleTooLong(ValueError):
 
 
 class DeadlineExceeded(TimeoutError):
-    """The work passed its deadline and was stopped between batches."""
+    """The work passed its deadline and was dropped (by the service's scheduler) before inference."""
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0, bias: Sequence[float] | None = None) -> np.ndarray:
@@ -200,14 +199,9 @@ class Predictor:
         return article_contexts(texts, self.config.context_mode) if self.uses_context else None
 
     def logits(
-        self, sentences: Sequence[str], contexts: Sequence[str] | None = None, deadline: float | None = None
+        self, sentences: Sequence[str], contexts: Sequence[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Raw stance and frame logits in input order, and the truncation flags.
-
-        With a `deadline` (a `time.monotonic()` value), work stops with DeadlineExceeded at
-        the first batch boundary past it, so no request's work outlives its time limit by
-        more than one batch.
-        """
+        """Raw stance and frame logits in input order, and the truncation flags."""
         n_stance, n_frame = len(self.config.stance_labels), len(self.config.frame_labels)
         if not sentences:
             return (
@@ -226,24 +220,18 @@ class Predictor:
         stance = np.empty((len(encoded), n_stance), dtype=np.float32)
         frame = np.empty((len(encoded), n_frame), dtype=np.float32)
         for begin in range(0, len(order), self.batch_size):
-            if deadline is not None and time.monotonic() > deadline:
-                raise DeadlineExceeded(f"Stopped after {begin} of {len(order)} sentences: past the time limit.")
             rows = order[begin : begin + self.batch_size]
             stance[rows], frame[rows] = self.network(**pad_batch(encoded, rows, self.tokenizer.pad_token_id))
         return stance, frame, encoded.truncated
 
-    def probabilities(
-        self, sentences: Sequence[str], contexts: Sequence[str] | None = None, deadline: float | None = None
-    ) -> HeadProbabilities:
-        stance_logits, frame_logits, truncated = self.logits(sentences, contexts, deadline)
+    def probabilities(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> HeadProbabilities:
+        stance_logits, frame_logits, truncated = self.logits(sentences, contexts)
         stance, frame = calibrated(stance_logits, frame_logits, self.config)
         return HeadProbabilities(stance=stance, frame=frame, truncated=truncated)
 
-    def predict(
-        self, sentences: Sequence[str], contexts: Sequence[str] | None = None, deadline: float | None = None
-    ) -> list[Prediction]:
+    def predict(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> list[Prediction]:
         """Stance, frame and their full probability distributions for each sentence."""
-        probs = self.probabilities(sentences, contexts, deadline)
+        probs = self.probabilities(sentences, contexts)
         stance_threshold = self.config.stance_confidence_threshold
         frame_threshold = self.config.frame_confidence_threshold
         predictions = []
@@ -284,7 +272,7 @@ class Predictor:
         ]
         return ArticleAnalysis.model_construct(sentences=sentences, summary=summarize(predictions), model=self.model_tag)
 
-    def analyze(self, text: str, max_sentences: int | None = None, deadline: float | None = None) -> ArticleAnalysis:
+    def analyze(self, text: str, max_sentences: int | None = None) -> ArticleAnalysis:
         """Split an article into sentences, label each in context, and summarize."""
         segments, contexts = self.article_sentences(text, max_sentences)
-        return self.analysis_of(segments, self.predict([s.text for s in segments], contexts, deadline))
+        return self.analysis_of(segments, self.predict([s.text for s in segments], contexts))

@@ -10,7 +10,8 @@ model's own latency when traffic is light and full batches when it is heavy.
 Requests of at most `interactive_sentences` sentences go before everything else. Larger
 ones (bulk /classify calls, /analyze articles) are run in slices of `bulk_slice`
 sentences, one slice per model step, so an interactive request waits for at most one
-slice. Work whose deadline has passed is dropped before it reaches the model.
+slice. Work whose deadline has passed, or whose caller has gone, is dropped before it
+reaches the model.
 """
 
 from __future__ import annotations
@@ -18,17 +19,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from model.predictor import DeadlineExceeded
 
-logger = logging.getLogger(__name__)
 
-
-@dataclass
+@dataclass(eq=False)
 class Job:
     texts: Sequence[str]
     contexts: Sequence[str]
@@ -77,7 +75,8 @@ class InferenceScheduler:
         """(job, start, end) pieces for the next model step: queued interactive jobs, else one bulk slice."""
         now = time.monotonic()
         for queue in (self.interactive, self.bulk):
-            while queue and queue[0].deadline < now:
+            # Drop work whose caller has gone (its future cancelled) or whose deadline has passed.
+            while queue and (queue[0].future.done() or queue[0].deadline < now):
                 job = queue.popleft()
                 if not job.future.done():
                     job.future.set_exception(DeadlineExceeded("Dropped before inference: past the time limit."))

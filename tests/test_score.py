@@ -80,6 +80,7 @@ def test_bad_rows_become_error_rows_and_the_run_goes_on(tiny_model_dir, tmp_path
     source.write_bytes(
         b'{"id": "ok", "text": "China urged talks."}\n'
         b'{"id": "empty", "text": "   "}\n'
+        b'{"id": "invisible", "text": "\\u200b\\u0000\\ufeff"}\n'
         b'{"id": "number", "text": 5}\n'
         b'{"id": "missing"}\n'
         b"not json\n"
@@ -90,15 +91,17 @@ def test_bad_rows_become_error_rows_and_the_run_goes_on(tiny_model_dir, tmp_path
     with caplog.at_level("INFO"):
         assert score(tiny_model_dir, source, "--unit", "sentence", "--output", output) == 0
     rows = read_output(output)
-    assert [r["id"] for r in rows] == ["ok", "empty", "number", "missing", "mixed.jsonl:5", "mixed.jsonl:6", "last"]
+    assert [r["id"] for r in rows] == [
+        "ok", "empty", "invisible", "number", "missing", "mixed.jsonl:6", "mixed.jsonl:7", "last"
+    ]
     errors = {r["id"]: r["error"] for r in rows}
     assert errors["ok"] is None and errors["last"] is None
-    assert errors["empty"] == "empty text"
+    assert errors["empty"].startswith("empty text") and errors["invisible"].startswith("empty text")
     assert "must be a string, found int" in errors["number"]
     assert "no 'text' value" in errors["missing"]
-    assert "not valid JSON" in errors["mixed.jsonl:5"]
-    assert "not valid UTF-8" in errors["mixed.jsonl:6"]
-    assert "Scored 2 sentences from 7 input sentences; 5 rows failed" in caplog.text
+    assert "not valid JSON" in errors["mixed.jsonl:6"]
+    assert "not valid UTF-8" in errors["mixed.jsonl:7"]
+    assert "Scored 2 sentences from 8 input sentences; 6 rows failed" in caplog.text
 
 
 def test_an_undecodable_csv_cell_is_one_error_row(tiny_model_dir, tmp_path):
@@ -140,7 +143,7 @@ def test_a_leftover_partial_run_needs_resume(tiny_model_dir, tmp_path, caplog):
 
 
 def run_score(tiny_model_dir: Path, source: Path, output: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "model.cli", "score", str(source), "--unit", "sentence",
+    command = [sys.executable, "-m", "training.cli", "score", str(source), "--unit", "sentence",
                "--output", str(output), "--model", str(tiny_model_dir), "--chunk-sentences", "40", *extra]
     return subprocess.Popen(command, cwd=PROJECT_DIR, env=os.environ.copy(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

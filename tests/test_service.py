@@ -60,7 +60,11 @@ def test_classify_reads_the_context_given_with_a_sentence(client, registered_tag
     )
     for prediction, want in zip(got, expected):
         assert prediction["stance_scores"] == pytest.approx(want.stance_scores, abs=1e-5)
-    assert got[1] == got[2], "a plain string and an object without context are the same request"
+    # The same request: the same labels, and scores equal up to the float noise of a row's place in a batch.
+    assert {k: v for k, v in got[1].items() if not k.endswith("_scores")} == {
+        k: v for k, v in got[2].items() if not k.endswith("_scores")
+    }
+    assert got[1]["stance_scores"] == pytest.approx(got[2]["stance_scores"], abs=1e-6)
     bad = client.post("/classify", json={"sentences": [{"context": "no text"}]})
     assert bad.status_code == 400 and "text" in bad.text
 
