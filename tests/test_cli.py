@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.cli import main
+from training.cli import main
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "score"])

@@ -89,7 +89,7 @@ def test_bentoml_build_packages_the_service_and_the_model(registered_tag):
     packages = {line.split("==")[0] for line in lines if line and not line.startswith("#")}
     assert "onnxruntime" in packages and "torch" not in packages
     # Only what the service runs is packaged, and that is enough to import it.
-    for absent in ("training", "model/score.py", "model/cli.py", "service/bench.py", "service/loadtest.py"):
+    for absent in ("training", "model/score.py", "service/bench.py", "service/loadtest.py"):
         assert not (source / absent).exists(), absent
     # ... with torch made unimportable, as in the Bento's environment, and without the editable
     # install's finder, which would serve a module the Bento lacks from the project tree.

@@ -1,5 +1,8 @@
 """The `stanceframe` command: dispatches to the train, evaluate and score steps.
 
+It lives in training/ because it dispatches to training's steps: model/ is the bottom
+layer and imports nothing from above it, not even by module name.
+
 Each step lives in its own module with `main(argv=None) -> int`; they are imported only
 when chosen, so `stanceframe score --help` does not import the training stack.
 """
