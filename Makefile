@@ -12,6 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
+export TRANSFORMERS_VERBOSITY := error
 # BentoML usage tracking off: nothing leaves the machine.
 export BENTOML_DO_NOT_TRACK := true
 

@@ -391,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"Sentences per forward pass (default: {DEFAULT_BATCH_SIZE}).")
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
                         help=f"Inference backend (default: {DEFAULT_BACKEND}: onnx-int8 when the model's int8 export "
-                             "passed its accuracy check, else onnx-fp32; see the README's performance section).")
+                             "passed its accuracy check, else onnx-fp32; see the README's 'Inference backends').")
     parser.add_argument("--resume", action="store_true", help="Continue an interrupted run writing the same OUT.")
     parser.add_argument("--overwrite", action="store_true",
                         help="Replace an existing OUT (or an interrupted run's OUT.partial/) instead of refusing.")

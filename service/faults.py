@@ -25,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+from model.environment import apply_offline_environment
 from service.loadtest import news_sentences, running_server, tree_rss, worker_pids, wrk_load
 
 logger = logging.getLogger(__name__)
@@ -167,9 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-seconds", type=float, default=30, help="Length of the kill-a-worker scenario.")
     parser.add_argument("--soak-seconds", type=float, default=600, help="Length of the soak (default 10 minutes).")
     parser.add_argument("--examples", type=int, default=400,
-                        help="Generated schemathesis cases per operation (3 operations; default 400).")
+                        help="Generated schemathesis cases per operation (every operation of the OpenAPI document; default 400).")
     parser.add_argument("--only", choices=("kill_worker", "soak", "schemathesis"), help="Run one scenario.")
     args = parser.parse_args(argv)
+    apply_offline_environment()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     scenarios = {

@@ -39,6 +39,8 @@ import threading
 import time
 from pathlib import Path
 
+from model.environment import apply_offline_environment
+
 logger = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 WRK_SCRIPT = Path(__file__).with_name("loadtest.lua")
@@ -214,8 +216,11 @@ def percentiles(latencies_ms: list[float]) -> dict:
     return {"requests": len(latencies_ms), "p50_ms": round(float(p50), 1), "p95_ms": round(float(p95), 1)}
 
 
-def single_client(url: str, seconds: float, texts: list[str], path: str = "/classify") -> list[tuple[float, float, int]]:
-    """One client sending one request at a time for `seconds`: (start offset s, latency ms, status) per request."""
+def single_client(url: str, seconds: float, texts: list[str]) -> list[tuple[float, float, int]]:
+    """One client sending one-sentence /classify requests, one at a time, for `seconds`.
+
+    Returns (start offset s, latency ms, status) per request.
+    """
     import httpx
 
     timeline = []
@@ -223,10 +228,10 @@ def single_client(url: str, seconds: float, texts: list[str], path: str = "/clas
     with httpx.Client(timeout=70) as client:
         position = 0
         while (now := time.monotonic()) - started < seconds:
-            body = {"sentences": [texts[position % len(texts)]]} if path == "/classify" else {"text": texts[position % len(texts)]}
+            body = {"sentences": [texts[position % len(texts)]]}
             position += 1
             try:
-                status = client.post(f"{url}{path}", json=body).status_code
+                status = client.post(f"{url}/classify", json=body).status_code
             except httpx.HTTPError:
                 status = 0
             timeline.append((now - started, 1000 * (time.monotonic() - now), status))
@@ -386,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="auto",
                         help="Inference backend of the served model (default: auto, as the service).")
     args = parser.parse_args(argv)
+    apply_offline_environment()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     for setting in args.setting:

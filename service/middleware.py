@@ -1,7 +1,8 @@
 """ASGI middleware in front of the whole service: what reaches BentoML is bounded and well-formed.
 
-- A POST to a prediction endpoint must carry exactly one Content-Type, and it must be
-  application/json: anything else is 415 before the body is read (BentoML would try to
+- A POST to a prediction endpoint may carry at most one Content-Type, and it must be
+  application/json (none at all is read as JSON, as `curl -X POST` sends for
+  /model_info): anything else is 415 before the body is read (BentoML would try to
   parse multipart/form-data and fail with a 500, and with two headers it reads the first
   while a naive check reads the last).
 - Its body is read here, up to `max_body_bytes` (413 beyond, from Content-Length before

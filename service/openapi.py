@@ -32,9 +32,9 @@ ERROR_SCHEMA = {
 EXTRA_RESPONSES = {
     "408": "The request body arrived too slowly.",
     "413": "The request body is larger than the service accepts.",
-    "415": "The body is not JSON (exactly one Content-Type, application/json).",
+    "415": "The body is not JSON (the Content-Type, when sent, must be one application/json).",
     "429": "Too many requests in flight on this worker; retry later.",
-    "503": "The model is still loading, or the request could not be batched in time; retry later.",
+    "503": "The model is still loading (or failed to load); retry later.",
     "504": "The request took longer than the service's time limit.",
 }
 

@@ -8,8 +8,8 @@ return typed JSON and show up in the OpenAPI document, /metrics and the schemath
 a static HTML page is none of those. A mounted ASGI app is BentoML's documented way to
 serve extra routes next to the APIs.
 
-The page is one self-contained file (inline CSS and JavaScript, no CDN, no web fonts), so
-there is nothing to build and nothing else to serve. It is read from disk on each request
+Each page is self-contained (no CDN, no web fonts; the API page's script is a file beside
+it), so there is nothing to build. A page is read from disk on each request
 (it is small), and importing this module only builds the app: no file is read and no
 thread or server is started.
 """

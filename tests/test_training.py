@@ -109,7 +109,8 @@ def test_evaluation_report_and_model_card_have_the_expected_structure(tiny_model
                 matrix = result["confusion_matrix"]["rows_true_columns_predicted"]
                 assert sum(map(sum, matrix)) == evaluation["n"]
             if name.startswith("dev"):
-                assert 0.0 <= evaluation["heads"][head]["calibration"]["ece"] <= 1.0
+                assert {"ece", "low_confidence_threshold", "low_confidence_share", "accuracy_confident",
+                        "accuracy_low_confidence"} <= set(evaluation["heads"][head]["calibration"])
     assert set(BASELINES) | {"model", "model_shipped_calibration", "model_uncalibrated"} == set(
         dev["heads"]["stance"]["systems"]
     )
@@ -258,4 +259,4 @@ def test_an_experiment_fits_scores_the_dev_set_and_logs_one_line(tiny_base, tiny
     for head in ("stance", "frame"):
         low, high = record[head]["macro_f1_ci95"]
         assert low <= record[head]["macro_f1"] <= high
-    assert 0.0 <= record["behaviour_failure_rate"] <= 1.0
+    assert "behaviour_failure_rate" in record

@@ -27,9 +27,6 @@ TEAM_WRITTEN = DATA_DIR / "team_written.jsonl"
 ARTICLE_SENTENCES = DATA_DIR / "article_sentences.jsonl"
 CONTRAST_PAIRS = DATA_DIR / "contrast_pairs.jsonl"
 DEV_SENTENCES = DATA_DIR / "dev" / "sentences.jsonl"
-# `source` of a row: the seed file's stem for seed rows, as written for team rows.
-SEED_SOURCE = SEED_SENTENCES.stem
-TEAM_SOURCE = "team-written"
 REQUIRED_FIELDS = ("id", "text", "stance", "frame")
 # Two sentences whose word 3-gram sets overlap this much are one near-duplicate cluster.
 NEAR_DUPLICATE_JACCARD = 0.5

@@ -212,7 +212,7 @@ def evaluate(model_ref: str | None, bootstrap: int, folds: int, backend: str) ->
         "data_files": config.data_files,
         "dev_files": config.dev_files,
         "data_hash": training_metrics["data_hash"],
-        "train_config": training_metrics and json.loads((model_dir / TRAIN_CONFIG_FILE).read_text()),
+        "train_config": json.loads((model_dir / TRAIN_CONFIG_FILE).read_text()),
         "sentences": len(train),
         "dev_sentences": len(dev),
         "label_counts": {

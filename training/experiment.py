@@ -23,8 +23,6 @@ from model.labels import HEADS
 from training.config import PROJECT_DIR
 from training.data import contexts_of
 
-logger = logging.getLogger(__name__)
-
 DEFAULT_LOG = PROJECT_DIR / "build" / "experiments.jsonl"
 
 

@@ -22,7 +22,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 
 from model.labels import FRAME_LABELS, HEADS, STANCE_LABELS
 from training.calibration import calibration_report, confidence_threshold, fit_calibration
