@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import PROJECT_DIR, SEED_ARTICLES
 
@@ -134,7 +135,8 @@ def test_analyze_an_article_in_the_browser(page, served_url):
     # A sentence a spreadsheet would run as a formula is neutralized in the CSV.
     page.fill("#article", "=1+2 is what the minister wrote. China welcomed it.")
     page.click("#analyze")
-    page.wait_for_function("document.querySelectorAll('.sentence').length === 2")
+    # A locator assertion, not wait_for_function: the page's CSP forbids evaluating strings.
+    expect(page.locator(".sentence")).to_have_count(2)
     with page.expect_download() as download:
         page.click("#download-csv")
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_bytes().decode("utf-8"), newline="")))
