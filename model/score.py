@@ -54,6 +54,10 @@ LOCK_FILE = "lock"
 # CSV output get a leading apostrophe (OWASP's advice against CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_TEXT_COLUMNS = ("id", "text", "error")
+# The columns holding a head's label -> probability map (structs in Parquet, JSON text in CSV).
+SCORES_COLUMNS = tuple(
+    name for name, field in ScoredRow.model_fields.items() if "scores_of" in (field.json_schema_extra or {})
+)
 
 
 def _arrow_type(field, scores_as_json: bool):
@@ -80,7 +84,7 @@ def arrow_schema(scores_as_json: bool):
 
 
 def write_part(rows: list[dict], path: Path, output_format: str, with_header: bool) -> None:
-    """Write one chunk's rows to `path` atomically (temporary file, fsync, rename)."""
+    """Write one chunk's rows to `path` atomically and durably."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
@@ -93,7 +97,7 @@ def write_part(rows: list[dict], path: Path, output_format: str, with_header: bo
         as_json = output_format == "csv"
         if as_json:
             rows = [
-                {**row, **{k: (json.dumps(row[k]) if row[k] is not None else None) for k in ("stance_scores", "frame_scores")},
+                {**row, **{k: (json.dumps(row[k]) if row[k] is not None else None) for k in SCORES_COLUMNS},
                  **{k: neutralized(row[k]) for k in CSV_TEXT_COLUMNS}}
                 for row in rows
             ]
@@ -102,9 +106,7 @@ def write_part(rows: list[dict], path: Path, output_format: str, with_header: bo
             pa_csv.write_csv(table, temporary, write_options=pa_csv.WriteOptions(include_header=with_header))
         else:
             pq.write_table(table, temporary)
-    with temporary.open("rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    replace_durably(temporary, path)
 
 
 def neutralized(cell: str | None) -> str | None:
@@ -121,6 +123,14 @@ def fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def replace_durably(temporary: Path, target: Path) -> None:
+    """Move a finished `temporary` file onto `target`: its content and the rename both survive a power cut."""
+    with temporary.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    fsync_folder(target.parent)
+
+
 def join_parts(parts: list[Path], output: Path, output_format: str) -> None:
     """Concatenate the part files, in order, into `output` (atomically and durably)."""
     import pyarrow.parquet as pq
@@ -135,10 +145,7 @@ def join_parts(parts: list[Path], output: Path, output_format: str) -> None:
             for part in parts:
                 with part.open("rb") as source:
                     shutil.copyfileobj(source, sink)
-    with temporary.open("rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, output)
-    fsync_folder(output.parent)
+    replace_durably(temporary, output)
 
 
 def error_row(unit: InputUnit, model_tag: str) -> dict:
@@ -210,10 +217,7 @@ class RunState:
     def save(self, folder: Path) -> None:
         temporary = folder / (STATE_FILE + ".tmp")
         temporary.write_text(json.dumps(self.__dict__, indent=2))
-        with temporary.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, folder / STATE_FILE)
-        fsync_folder(folder)
+        replace_durably(temporary, folder / STATE_FILE)
 
     @classmethod
     def load(cls, folder: Path) -> RunState | None:
