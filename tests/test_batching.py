@@ -109,3 +109,20 @@ def test_a_failing_batch_fails_its_callers_only():
         return await scheduler.predict(["good"], [""], later())
 
     assert asyncio.run(main()) == ["good|"]
+
+
+def test_bulk_work_whose_caller_has_gone_stops_at_the_next_slice():
+    model = FakeModel(seconds=0.02)
+    scheduler = scheduler_for(model, bulk_slice=8)
+
+    async def main():
+        bulk = asyncio.ensure_future(scheduler.predict([f"b{i}" for i in range(80)], [""] * 80, later()))
+        await asyncio.sleep(0.03)  # a slice or two has run
+        bulk.cancel()  # the client disconnected
+        result = await scheduler.predict(["next"], [""], later())
+        await asyncio.sleep(0.3)  # time for the other 8 slices, were they still run
+        return result
+
+    assert asyncio.run(main()) == ["next|"]
+    bulk_slices = [batch for batch in model.batches if batch[0].startswith("b")]
+    assert len(bulk_slices) <= 3, f"{len(bulk_slices)} slices of the cancelled request ran"
