@@ -26,7 +26,15 @@ import time
 from pathlib import Path
 
 from model.environment import apply_offline_environment
-from service.loadtest import news_sentences, running_server, tree_rss, worker_pids, wrk_load
+from model.labels import HEADS
+from service.loadtest import (
+    news_sentences,
+    running_server,
+    single_sentence_bodies,
+    tree_rss,
+    worker_pids,
+    wrk_load,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +55,11 @@ def expected_answers(url: str) -> dict[str, dict]:
 
 
 def same_answer(got: dict, want: dict) -> bool:
-    return (
-        got["stance"] == want["stance"] and got["frame"] == want["frame"]
-        and all(abs(got["stance_scores"][k] - v) <= SCORE_TOLERANCE for k, v in want["stance_scores"].items())
-        and all(abs(got["frame_scores"][k] - v) <= SCORE_TOLERANCE for k, v in want["frame_scores"].items())
+    """The same label for each head, and every probability within SCORE_TOLERANCE."""
+    return all(
+        got[head] == want[head]
+        and all(abs(got[f"{head}_scores"][label] - p) <= SCORE_TOLERANCE for label, p in want[f"{head}_scores"].items())
+        for head in HEADS
     )
 
 
@@ -128,9 +137,7 @@ def soak(seconds: float, measure_seconds: float = 10) -> dict:
     """Half the measured capacity for `seconds`: errors and RSS growth of the server's processes."""
     with running_server() as (url, server, _):
         expected = expected_answers(url)
-        with tempfile.TemporaryDirectory() as folder:
-            bodies = Path(folder) / "bodies.jsonl"
-            bodies.write_text("".join(json.dumps({"sentences": [s]}) + "\n" for s in probe_sentences()))
+        with single_sentence_bodies(probe_sentences()) as bodies:
             capacity = wrk_load(url, 64, measure_seconds, bodies, server.pid)["sentences_per_s"]
         rate = capacity / 2
         rss_start = sum(tree_rss(server.pid).values())
