@@ -48,13 +48,23 @@ class InputUnit:
 
 
 def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
-    """Files in the given order; a folder contributes the .txt files directly in it, sorted by name."""
+    """Files in the given order.
+
+    A folder contributes the .txt files directly in it (one article each), or, when it has
+    none, its table files (.jsonl, .csv, .parquet shards), sorted by name.
+    """
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".txt")
+            inside = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+            found = [p for p in inside if p.suffix.lower() == ".txt"] or [
+                p for p in inside if p.suffix.lower() in TABLE_SUFFIXES
+            ]
             if not found:
-                raise InputError(f"Folder {path} contains no .txt files; expected one article per .txt file.")
+                raise InputError(
+                    f"Folder {path} contains no .txt, .jsonl, .csv or .parquet files; expected one article per "
+                    ".txt file or a folder of table shards."
+                )
             files.extend(found)
         elif path.is_file():
             if path.suffix.lower() not in TABLE_SUFFIXES and path.suffix.lower() != ".txt":
