@@ -39,6 +39,7 @@ from model.batch_io import (
     expand_inputs,
     read_units,
 )
+from model.encoding import article_contexts
 from model.labels import HEADS
 from model.predictor import BACKENDS, DEFAULT_BACKEND, DEFAULT_BATCH_SIZE
 from model.schema import SCORED_FIELDS, ScoredRow
@@ -48,6 +49,9 @@ from model.segment import split_sentences
 logger = logging.getLogger(__name__)
 
 CHUNK_SENTENCES = 1024
+ENGINES = ("local", "ray")
+# .txt articles per shard of a Ray run (each table file is one shard).
+DEFAULT_SHARD_UNITS = 1000
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 # A spreadsheet runs a cell that starts with one of these as a formula; such text cells of
@@ -152,41 +156,52 @@ def error_row(unit: InputUnit, model_tag: str) -> dict:
     return {name: None for name in SCORED_FIELDS} | {"id": unit.id, "model": model_tag, "error": unit.error}
 
 
+def scored_row(unit_id: str, index: int, start: int, end: int, text: str, prediction, model_tag: str) -> dict:
+    """The output row of one scored sentence (`prediction`: a `Prediction` or its field mapping)."""
+    return ScoredRow.model_construct(
+        id=unit_id, sentence=index, start=start, end=end, text=text, **dict(prediction),
+        model=model_tag, error=None,
+    ).model_dump()
+
+
+@dataclass
+class SegmentedUnit:
+    """An input unit cut into the sentences to score (start, end, text) and their contexts, or why it failed."""
+
+    unit: InputUnit
+    sentences: list[tuple[int, int, str]]
+    contexts: list[str]
+
+
+def segment_unit(unit: InputUnit, unit_kind: str, context_mode: str) -> SegmentedUnit:
+    """The sentences of one unit: an article split by `model.segment`, or the unit itself as one sentence."""
+    if unit.error:
+        return SegmentedUnit(unit, [], [])
+    if unit_kind == "sentence":
+        return SegmentedUnit(unit, [(0, len(unit.text), unit.text)], [unit.context])
+    sentences = [(s.start, s.end, s.text) for s in split_sentences(unit.text)]
+    if not sentences:
+        return SegmentedUnit(InputUnit(unit.id, None, "empty text: no sentence found"), [], [])
+    texts = [text for _, _, text in sentences]
+    contexts = article_contexts(texts, context_mode) if context_mode != "none" else [""] * len(texts)
+    return SegmentedUnit(unit, sentences, contexts)
+
+
 def score_chunk(units: list[InputUnit], predictor, unit_kind: str) -> tuple[list[dict], int]:
     """Output rows for a chunk of input units, in input order, and how many units failed."""
-    plan: list[tuple[InputUnit, list]] = []
-    texts: list[str] = []
-    contexts: list[str] = []
-    for unit in units:
-        if unit.error:
-            plan.append((unit, []))
-            continue
-        if unit_kind == "sentence":
-            segments = [(0, len(unit.text), unit.text)]
-            unit_contexts = [unit.context]
-        else:
-            segments = [(s.start, s.end, s.text) for s in split_sentences(unit.text)]
-            unit_contexts = predictor.contexts_of([text for _, _, text in segments]) or [""] * len(segments)
-        if not segments:
-            plan.append((InputUnit(unit.id, None, "empty text: no sentence found"), []))
-            continue
-        plan.append((unit, segments))
-        texts.extend(text for _, _, text in segments)
-        contexts.extend(unit_contexts)
+    segmented = [segment_unit(unit, unit_kind, predictor.config.context_mode) for unit in units]
+    texts = [text for item in segmented for _, _, text in item.sentences]
+    contexts = [context for item in segmented for context in item.contexts]
     predictions = iter(predictor.predict(texts, contexts))
     rows: list[dict] = []
     failed = 0
-    for unit, segments in plan:
-        if unit.error:
-            rows.append(error_row(unit, predictor.model_tag))
+    for item in segmented:
+        if item.unit.error:
+            rows.append(error_row(item.unit, predictor.model_tag))
             failed += 1
             continue
-        for index, (start, end, text) in enumerate(segments):
-            row = ScoredRow.model_construct(
-                id=unit.id, sentence=index, start=start, end=end, text=text, **dict(next(predictions)),
-                model=predictor.model_tag, error=None,
-            )
-            rows.append(row.model_dump())
+        for index, (start, end, text) in enumerate(item.sentences):
+            rows.append(scored_row(item.unit.id, index, start, end, text, next(predictions), predictor.model_tag))
     return rows, failed
 
 
@@ -225,14 +240,15 @@ class RunState:
         return cls(**json.loads(path.read_text())) if path.is_file() else None
 
 
-def run_signature(files: list[Path], args, predictor, output_format: str) -> dict:
+def run_signature(files: list[Path], args, model_tag: str, backend: str, model_dir: Path, output_format: str) -> dict:
+    """What makes two runs the same run: inputs, options and model (a checkpoint resumes only its own run)."""
     return {
         "inputs": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
         "unit": args.unit, "text_field": args.text_field, "id_field": args.id_field,
         "context_field": args.context_field,
-        "format": output_format, "model": predictor.model_tag, "backend": predictor.backend,
+        "format": output_format, "model": model_tag, "backend": backend,
         # The content, not just the name: a model retrained into the same folder is another model.
-        "model_sha256": model_fingerprint(predictor.model_dir),
+        "model_sha256": model_fingerprint(model_dir),
     }
 
 
@@ -283,16 +299,16 @@ def check_output(files: list[Path], output: Path, partial: Path, args) -> None:
 
 
 @contextlib.contextmanager
-def locked(partial: Path):
-    """Hold an exclusive lock on the run's folder: two runs on one output would mix their parts."""
+def locked(folder: Path, lock_name: str = LOCK_FILE):
+    """Hold an exclusive lock on a run's folder: two runs on one output would mix their parts."""
     import fcntl
 
-    partial.mkdir(parents=True, exist_ok=True)
-    with (partial / LOCK_FILE).open("a") as handle:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / lock_name).open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
-            raise InputError(f"Another stanceframe score run is writing {partial}; wait for it to finish.") from error
+            raise InputError(f"Another stanceframe score run is writing {folder}; wait for it to finish.") from error
         yield
 
 
@@ -300,7 +316,7 @@ def score_to_file(files, args, predictor, output_format: str) -> RunState:
     output = Path(args.output)
     partial = output.with_name(output.name + ".partial")
     check_output(files, output, partial, args)
-    signature = run_signature(files, args, predictor, output_format)
+    signature = run_signature(files, args, predictor.model_tag, predictor.backend, predictor.model_dir, output_format)
     with locked(partial):
         state = start_or_resume(partial, signature, args)
         run_chunks(files, args, predictor, output_format, partial, state)
@@ -372,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Examples:\n"
             "  stanceframe score training/data/seeds --output seeds.jsonl\n"
             "  stanceframe score sentences.jsonl --unit sentence --id-field id --output out.parquet\n"
+            "  stanceframe score shards/ --unit sentence --engine ray --output scored/\n"
             "An interrupted run (Ctrl-C, kill -9) continues with the same command plus --resume."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -401,7 +418,54 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Replace an existing OUT (or an interrupted run's OUT.partial/) instead of refusing.")
     parser.add_argument("--chunk-sentences", type=int, default=CHUNK_SENTENCES,
                         help=f"About this many sentences per checkpointed part (default: {CHUNK_SENTENCES}).")
+    ray = parser.add_argument_group(
+        "engine", "--engine ray scores on Ray Data (pip install -e '.[ray]'): OUT is a folder of Parquet parts, "
+        "one per input shard, named in input order; --resume skips the committed shards."
+    )
+    ray.add_argument("--engine", choices=ENGINES, default="local",
+                     help="local: this process (default); ray: a Ray cluster, or a local Ray started for the run.")
+    ray.add_argument("--ray-address", default=None,
+                     help="Address of a running Ray cluster to join (default: $RAY_ADDRESS, else start a local Ray).")
+    ray.add_argument("--shard-units", type=int, default=DEFAULT_SHARD_UNITS,
+                     help=f".txt articles per shard (default: {DEFAULT_SHARD_UNITS}); each table file is one shard.")
+    ray.add_argument("--actors", type=int, default=None,
+                     help="Scoring actors, one inference thread each (default: one per CPU of the cluster).")
     return parser
+
+
+def score_on_ray(args) -> int:
+    """`--engine ray`: check everything on the driver, then hand the run to `model.ray_engine`."""
+    from model.config import StanceFrameConfig
+    from model.labels import check_saved_labels
+    from model.predictor import resolve_backend
+    from model.store import resolve_model
+
+    if args.output == "-" or args.format not in (None, "parquet"):
+        raise InputError("--engine ray writes a folder of Parquet parts; give --output FOLDER (and no other --format).")
+    if args.shard_units < 1 or (args.actors is not None and args.actors < 1):
+        raise InputError(f"--shard-units and --actors must be at least 1, found {args.shard_units} and {args.actors}.")
+    try:
+        from model import ray_engine
+    except ImportError as error:
+        raise InputError(f"--engine ray needs Ray Data: pip install -e '.[ray]' ({error}).") from error
+    files = expand_inputs(args.inputs)
+    check_columns(files, fields_of(args))
+    model_dir, model_tag = resolve_model(args.model)
+    config = StanceFrameConfig.from_pretrained(model_dir)
+    for head in HEADS:
+        check_saved_labels(head, getattr(config, f"{head}_labels"), str(model_dir))
+    backend = resolve_backend(model_dir, args.backend)
+    logger.info("Scoring with %s on the %s backend, on Ray", model_tag, backend)
+    signature = run_signature(files, args, model_tag, backend, model_dir, "parquet")
+    run = ray_engine.score_with_ray(files, args, model_dir, model_tag, backend, signature)
+    logger.info(
+        "Scored %d sentences in %d shards on %d %s; %d error %s; %.0f sentences/s; wrote %s%s",
+        run.sentences, run.shards - run.shards_skipped, len(run.nodes), "node" if len(run.nodes) == 1 else "nodes",
+        run.failed, "row" if run.failed == 1 else "rows", run.sentences / max(run.seconds, 1e-9), args.output,
+        f" (with {run.shards_skipped} shards, {run.sentences_before} sentences and {run.failed_before} error rows "
+        "committed before)" if run.shards_skipped else "",
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.context_field and args.unit != "sentence":
             raise InputError("--context-field needs --unit sentence: an article's sentences get their context from it.")
+        if args.engine == "ray":
+            return score_on_ray(args)
         output_format = output_format_of(args)
         if args.output == "-" and (args.resume or output_format != "jsonl"):
             raise InputError("Output to stdout (-) is JSONL only and cannot be resumed; give an output file.")

@@ -348,3 +348,29 @@ def test_csv_output_neutralizes_cells_a_spreadsheet_would_run(tiny_model_dir, tm
     scored = read_output(output)
     assert [r["id"] for r in scored] == ["'=HYPERLINK(1)", "'-x", "plain"]
     assert [r["text"] for r in scored] == ["'=1+2 is not a sentence", "'@SUM(A1) leads.", "China welcomed it."]
+
+
+def test_a_folder_of_table_shards_is_read_in_name_order_and_txt_folders_stay_articles(tmp_path):
+    from model.batch_io import expand_inputs
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for name in ("b.parquet", "a.jsonl", "_SUCCESS", ".a.jsonl.crc", "notes.md"):
+        (shards / name).write_text("")
+    assert [p.name for p in expand_inputs([shards])] == ["a.jsonl", "b.parquet"]
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    for name in ("2.txt", "1.txt", "index.csv"):
+        (articles / name).write_text("x")
+    assert [p.name for p in expand_inputs([articles])] == ["1.txt", "2.txt"]
+
+
+def test_ray_shards_are_table_files_and_groups_of_articles_in_input_order(tmp_path):
+    from model.ray_engine import plan_shards
+
+    files = [tmp_path / name for name in ("1.txt", "2.txt", "3.txt", "t.jsonl", "4.txt", "u.parquet")]
+    shards = plan_shards(files, shard_units=2)
+    assert [[Path(p).name for p in shard.paths] for shard in shards] == [
+        ["1.txt", "2.txt"], ["3.txt"], ["t.jsonl"], ["4.txt"], ["u.parquet"]
+    ]
+    assert [shard.index for shard in shards] == list(range(5))
