@@ -7,7 +7,8 @@ On the same news-length sentences (the team-written articles' sentences, cycled 
   (c) our ONNX Runtime int8 path (and the ONNX fp32 one);
   (d) `stanceframe score` end to end on a JSONL file (process start included);
   (e) `stanceframe score` on the article files, each sentence read with its context;
-then the int8 check against fp32 recorded at training time (on the development set; it
+then the Ray engine beside the local one on 20,000 sentences and the parts of its scaling
+estimate (`service/ray_bench.py`), then the int8 check against fp32 recorded at training time (on the development set; it
 decides the default backend), the service figures from `service.loadtest` for the default
 setting, two single-threaded workers and int8 (cold start,
 single-client latency percentiles, throughput at 16 and 64 clients with wrk, CPU per
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="How many sentences each path scores (default 10,000: the CLI's start-up is a fixed cost).")
     parser.add_argument("--seconds", type=float, default=8.0, help="Duration of each service load phase.")
     parser.add_argument("--skip-service", action="store_true", help="Only the offline paths.")
+    parser.add_argument("--skip-ray", action="store_true", help="Leave out the Ray engine's figures.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -160,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     report["speedup_vs_pipeline"] = {k: round(v / throughput["a_pipeline_fp32"], 2) for k, v in throughput.items()}
     report["int8_vs_fp32"] = int8_check(model_dir)
     report["default_backend"] = resolve_backend(model_dir, "auto")
+    if not args.skip_ray:
+        from service.ray_bench import RAY_SENTENCES, ray_figures
+
+        report["ray"] = ray_figures(model_dir, str(model_dir), report["default_backend"], corpus(RAY_SENTENCES))
+        print(json.dumps(report["ray"], indent=2), flush=True)
     if not args.skip_service:
         from service.loadtest import measure
 
@@ -205,6 +212,8 @@ def targets(report: dict) -> dict:
         },
         "clients_16_share_of_64": {"value": round(served["clients_16"]["sentences_per_s"] / at_64["sentences_per_s"], 3),
                                    "target": ">= 0.8"},
+        "ray_engine_share_of_local": {"value": report["ray"]["engines"]["ray_share_of_local"], "target": ">= 0.8"}
+        if "ray" in report else {"value": None, "target": ">= 0.8 (run without --skip-ray)"},
         "interactive_p95_beside_bulk_ms": {"value": served["mixed"]["interactive"]["p95_ms"], "target": "<= 100"},
         "cold_start_s": {"value": served["cold_start_s"], "target": "<= 10",
                          "every_worker_ready_s": served["every_worker_ready_s"]},
