@@ -14,7 +14,6 @@ import pytest
 from model.labels import FRAME_LABELS, HEADS, STANCE_LABELS
 from tests.conftest import read_jsonl, write_jsonl
 from training import import_labels, suggest
-from training.data import normalize
 from training.dataset import config_from_file, load_corpus, sentences_of
 
 # Team-written sentences for the test article (none of them is in the labeled data).
@@ -26,26 +25,6 @@ NEW_SENTENCES = [
     "Grain shipments through the Black Sea were discussed only briefly, a diplomat said.",
     "A spokesman declined to say whether a second round of visits was planned.",
 ]
-
-
-class EmbeddingPredictor:
-    """The tiny model's predictor with `embed`: hashed word counts, L2-normalized (near-duplicates come out close)."""
-
-    def __init__(self, predictor):
-        self.predictor = predictor
-        self.model_tag = predictor.model_tag
-
-    def contexts_of(self, texts):
-        return self.predictor.contexts_of(texts)
-
-    def embed(self, sentences, contexts=None):
-        import zlib
-
-        vectors = np.zeros((len(sentences), 256))
-        for row, sentence in enumerate(sentences):
-            for word in normalize(sentence).split():
-                vectors[row, zlib.crc32(word.encode()) % 256] += 1.0
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 @pytest.fixture
@@ -80,7 +59,7 @@ def scored_article(tiny_model_dir, tiny_data, tiny_dev, tmp_path):
 
 
 def run_suggest(monkeypatch, tiny_predictor, *argv: str) -> int:
-    monkeypatch.setattr(suggest, "load_predictor", lambda model, backend: EmbeddingPredictor(tiny_predictor))
+    monkeypatch.setattr(suggest, "load_predictor", lambda model, backend: tiny_predictor)
     return suggest.main(list(argv))
 
 
@@ -99,13 +78,13 @@ def test_the_loop_grows_the_dataset_by_exactly_the_good_rows(
     config = config_from_file(config_file)
     before = sentences_of(load_corpus(config)["train"])
     batch = tmp_path / "batch.json"
+    # The tiny model's embeddings barely differ between sentences: no similarity cut here (see the next test).
     assert run_suggest(monkeypatch, tiny_predictor, str(scored_article), "--n", "5", "--output", str(batch),
-                       "--config", str(config_file), "--format", "label-studio") == 0
+                       "--config", str(config_file), "--format", "label-studio", "--max-similarity", "1") == 0
     tasks = json.loads(batch.read_text())
     texts = [task["data"]["text"] for task in tasks]
-    # Already labeled (training or dev) sentences are never suggested; of the near-duplicate pair, one is.
+    # Already labeled (training or dev) sentences are never suggested.
     assert set(texts) <= {HEADLINE, *NEW_SENTENCES} and len(texts) == 5
-    assert len({NEW_SENTENCES[1], NEW_SENTENCES[2]} & set(texts)) == 1
     for task in tasks:
         [prediction] = task["predictions"]
         assert prediction["model_version"] == read_jsonl(scored_article)[0]["model"] and 0 <= prediction["score"] <= 1
@@ -152,8 +131,39 @@ def test_the_loop_grows_the_dataset_by_exactly_the_good_rows(
     assert import_labels.main([str(export_file), "--source", "ls-batch-1", "--config", str(config_file)]) == 0
     assert (data_dir / "imported.jsonl").read_bytes() == imported
     assert run_suggest(monkeypatch, tiny_predictor, str(scored_article), "--n", "5", "--output", str(batch),
-                       "--config", str(config_file)) == 0
+                       "--config", str(config_file), "--max-similarity", "1") == 0
     assert not {task["data"]["text"] for task in json.loads(batch.read_text())} & set(expected)
+
+
+class WordEmbeddings:
+    """The tiny predictor with word-count embeddings (L2-normalized), which do tell near-duplicates apart."""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+
+    def contexts_of(self, texts):
+        return self.predictor.contexts_of(texts)
+
+    def embed(self, sentences, contexts=None):
+        import zlib
+
+        from training.data import normalize
+
+        vectors = np.zeros((len(sentences), 256))
+        for row, sentence in enumerate(sentences):
+            for word in normalize(sentence).split():
+                vectors[row, zlib.crc32(word.encode()) % 256] += 1.0
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_near_duplicates_are_never_suggested_together(data_dir, scored_article, tiny_predictor, monkeypatch, tmp_path):
+    monkeypatch.setattr(suggest, "load_predictor", lambda model, backend: WordEmbeddings(tiny_predictor))
+    output = tmp_path / "batch.jsonl"
+    assert suggest.main([str(scored_article), "--n", "6", "--output", str(output),
+                         "--config", str(data_dir / "config.json")]) == 0
+    texts = {row["text"] for row in read_jsonl(output)}
+    # Six candidates, two of them near-duplicates (one word apart): five suggestions, one of the pair.
+    assert len(texts) == 5 and len({NEW_SENTENCES[1], NEW_SENTENCES[2]} & texts) == 1
 
 
 def test_the_next_training_run_reads_the_imported_rows(data_dir, tiny_base, tmp_path):

@@ -352,7 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     except ModelNotFoundError as error:
         logger.error("%s", error)
         return 2
-    suggestions, counts = suggest(scored, predictor, known, args.n, args.pool, args.max_similarity)
+    from model.predictor import EmbeddingsUnavailable
+
+    try:
+        suggestions, counts = suggest(scored, predictor, known, args.n, args.pool, args.max_similarity)
+    except EmbeddingsUnavailable as error:
+        logger.error("%s (here: --backend torch)", error)
+        return 2
     write_output(suggestions, args.output, output_format)
     logger.info(
         "Wrote %d suggestions (%s) to %s in %.1f s: %d scored rows, %d error rows skipped, %d already labeled, "
