@@ -112,15 +112,24 @@ class StanceFrameModel(BertPreTrainedModel):
 class TorchNetwork:
     """A `StanceFrameModel` called like `OnnxNetwork`: numpy arrays in, numpy logits out."""
 
+    # Every torch network can give its pooled sentence representation (`with_pooled`).
+    has_pooled = True
+
     def __init__(self, module: StanceFrameModel):
         self.module = module.eval()
         self.config = module.config
 
     def __call__(self, input_ids, attention_mask, token_type_ids) -> tuple[np.ndarray, np.ndarray]:
+        stance, frame, _ = self.with_pooled(input_ids, attention_mask, token_type_ids)
+        return stance, frame
+
+    def with_pooled(self, input_ids, attention_mask, token_type_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Both heads' logits and the pooled sentence representation they were computed from, in one pass."""
         with torch.inference_mode():
-            output = self.module(
+            pooled = self.module.pooled(
                 input_ids=torch.from_numpy(input_ids),
                 attention_mask=torch.from_numpy(attention_mask),
                 token_type_ids=torch.from_numpy(token_type_ids),
             )
-        return output.stance_logits.numpy(), output.frame_logits.numpy()
+            output = self.module.heads(pooled)
+        return output.stance_logits.numpy(), output.frame_logits.numpy(), pooled.numpy()

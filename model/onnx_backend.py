@@ -4,7 +4,9 @@
 dynamic per-channel quantisation of the linear layers) into a model folder; `stanceframe train` calls
 it before registering the model. `OnnxNetwork` runs either file with the same call
 signature as the torch network, so the predictor's batching, truncation and calibration
-code is shared by every backend.
+code is shared by every backend. Besides the two heads' logits the graph outputs the pooled
+sentence representation (`pooled`), which nearest-neighbour explanations compare; files
+exported before that output existed still predict, and say they cannot embed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ logger = logging.getLogger(__name__)
 ONNX_DIR = "onnx"
 ONNX_FILES = {"onnx-fp32": "model.onnx", "onnx-int8": "model.int8.onnx"}
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
-OUTPUT_NAMES = ["stance_logits", "frame_logits"]
+LOGIT_NAMES = ["stance_logits", "frame_logits"]
+POOLED_NAME = "pooled"
+OUTPUT_NAMES = [*LOGIT_NAMES, POOLED_NAME]
 # Written by training (`training/int8_check.py`): did int8 keep the fp32 labels?
 INT8_CHECK_FILE = "int8_check.json"
 
@@ -47,15 +51,16 @@ def export_onnx(model_dir: str | Path) -> dict[str, Path]:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
 
     class TwoHeads(torch.nn.Module):
-        """Plain tuple outputs, which the exporter maps to named graph outputs."""
+        """Plain tuple outputs (logits, and the pooled representation), which the exporter maps to named graph outputs."""
 
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            output = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-            return output.stance_logits, output.frame_logits
+            pooled = self.inner.pooled(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            output = self.inner.heads(pooled)
+            return output.stance_logits, output.frame_logits, pooled
 
     sample = tokenizer(
         ["A sample sentence for tracing.", "Short."], ["Its context.", ""], return_tensors="pt", padding=True
@@ -88,7 +93,7 @@ def export_onnx(model_dir: str | Path) -> dict[str, Path]:
 
 
 def check_export(path: Path, network, tokenizer, tolerance: float = 1e-3) -> None:
-    """Fail unless the ONNX file at `path` gives the torch network's logits on a fresh batch shape."""
+    """Fail unless the ONNX file at `path` gives the torch network's logits and pooled output on a fresh batch shape."""
     import onnxruntime
     import torch
 
@@ -98,12 +103,14 @@ def check_export(path: Path, network, tokenizer, tolerance: float = 1e-3) -> Non
         return_tensors="pt", padding=True,
     )
     with torch.inference_mode():
-        expected = network(**{name: probe[name] for name in INPUT_NAMES})
+        pooled = network.pooled(**{name: probe[name] for name in INPUT_NAMES})
+        expected = network.heads(pooled)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     found = session.run(OUTPUT_NAMES, {name: probe[name].numpy() for name in INPUT_NAMES})
     gap = max(
         float(np.abs(found[0] - expected.stance_logits.numpy()).max()),
         float(np.abs(found[1] - expected.frame_logits.numpy()).max()),
+        float(np.abs(found[2] - pooled.numpy()).max()),
     )
     if gap > tolerance:
         raise RuntimeError(f"The ONNX export of {path.parent.parent} differs from torch by {gap:.4g} (> {tolerance}).")
@@ -127,12 +134,21 @@ class OnnxNetwork:
             options.inter_op_num_threads = 1
         self.config = config
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # False for files exported before the pooled output was added: they predict but cannot embed.
+        self.has_pooled = POOLED_NAME in {output.name for output in self.session.get_outputs()}
 
     def __call__(self, input_ids, attention_mask, token_type_ids) -> tuple[np.ndarray, np.ndarray]:
         stance, frame = self.session.run(
-            OUTPUT_NAMES, {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+            LOGIT_NAMES, {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         )
         return stance, frame
+
+    def with_pooled(self, input_ids, attention_mask, token_type_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Both heads' logits and the pooled sentence representation, in one run of the graph (needs `has_pooled`)."""
+        stance, frame, pooled = self.session.run(
+            OUTPUT_NAMES, {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        )
+        return stance, frame, pooled
 
     @classmethod
     def load(cls, model_dir: str | Path, backend: str, config, threads: int | None = None) -> OnnxNetwork:

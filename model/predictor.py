@@ -45,6 +45,10 @@ class DeadlineExceeded(TimeoutError):
     """The work passed its deadline and was dropped (by the service's scheduler) before inference."""
 
 
+class EmbeddingsUnavailable(RuntimeError):
+    """The loaded network cannot give pooled embeddings (an ONNX export made before it had that output)."""
+
+
 def softmax(logits: np.ndarray, temperature: float = 1.0, bias: Sequence[float] | None = None) -> np.ndarray:
     """Softmax of `logits / temperature + bias`: temperature scaling, then a prior shift."""
     scaled = logits / temperature
@@ -112,7 +116,9 @@ class Predictor:
     """Wraps a loaded two-head network and its tokenizer; create it once and reuse it.
 
     `network` is called with numpy `input_ids`, `attention_mask` and `token_type_ids` and
-    returns numpy (stance, frame) logits: `TorchNetwork` or `OnnxNetwork`.
+    returns numpy (stance, frame) logits: `TorchNetwork` or `OnnxNetwork`. When its
+    `has_pooled` is true, its `with_pooled` also returns the pooled sentence representation
+    of the same pass (what `embed` gives).
     """
 
     def __init__(
@@ -202,13 +208,41 @@ class Predictor:
         self, sentences: Sequence[str], contexts: Sequence[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw stance and frame logits in input order, and the truncation flags."""
-        n_stance, n_frame = len(self.config.stance_labels), len(self.config.frame_labels)
-        if not sentences:
-            return (
-                np.zeros((0, n_stance), dtype=np.float32),
-                np.zeros((0, n_frame), dtype=np.float32),
-                np.zeros(0, dtype=bool),
+        stance, frame, truncated, _ = self._forward(sentences, contexts, with_pooled=False)
+        return stance, frame, truncated
+
+    def embed(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
+        """The model's pooled sentence embeddings, L2-normalised: float32, shape (len(sentences), hidden size).
+
+        The representation both heads read (mean over the sentence's own tokens, context
+        attended to but not pooled), so cosine similarity is a dot product. Raises
+        EmbeddingsUnavailable for an ONNX export made before it had the pooled output.
+        """
+        return self._forward(sentences, contexts, with_pooled=True)[3]
+
+    def predict_and_embed(
+        self, sentences: Sequence[str], contexts: Sequence[str] | None = None
+    ) -> tuple[list[Prediction], np.ndarray]:
+        """`predict` and `embed` of the same sentences from one forward pass."""
+        stance_logits, frame_logits, truncated, embeddings = self._forward(sentences, contexts, with_pooled=True)
+        return self._predictions(stance_logits, frame_logits, truncated), embeddings
+
+    def _forward(
+        self, sentences: Sequence[str], contexts: Sequence[str] | None, with_pooled: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Logits, truncation flags and (when `with_pooled`) normalised embeddings, in input order."""
+        if with_pooled and not getattr(self.network, "has_pooled", False):
+            raise EmbeddingsUnavailable(
+                f"The model {self.model_tag} on the {self.backend} backend was exported before the pooled sentence "
+                f"embedding was an ONNX output, so it cannot give embeddings or nearest neighbours (it still "
+                f"predicts). Retrain with `stanceframe train`, or use the torch backend."
             )
+        n_stance, n_frame = len(self.config.stance_labels), len(self.config.frame_labels)
+        stance = np.zeros((len(sentences), n_stance), dtype=np.float32)
+        frame = np.zeros((len(sentences), n_frame), dtype=np.float32)
+        pooled = np.zeros((len(sentences), int(self.config.hidden_size)), dtype=np.float32) if with_pooled else None
+        if not sentences:
+            return stance, frame, np.zeros(0, dtype=bool), pooled
         encoded = encode(
             self.tokenizer,
             sentences,
@@ -217,12 +251,16 @@ class Predictor:
             self.config.context_max_tokens,
         )
         order = np.argsort(encoded.lengths(), kind="stable")
-        stance = np.empty((len(encoded), n_stance), dtype=np.float32)
-        frame = np.empty((len(encoded), n_frame), dtype=np.float32)
         for begin in range(0, len(order), self.batch_size):
             rows = order[begin : begin + self.batch_size]
-            stance[rows], frame[rows] = self.network(**pad_batch(encoded, rows, self.tokenizer.pad_token_id))
-        return stance, frame, encoded.truncated
+            batch = pad_batch(encoded, rows, self.tokenizer.pad_token_id)
+            if with_pooled:
+                stance[rows], frame[rows], pooled[rows] = self.network.with_pooled(**batch)
+            else:
+                stance[rows], frame[rows] = self.network(**batch)
+        if with_pooled:
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return stance, frame, encoded.truncated, pooled
 
     def probabilities(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> HeadProbabilities:
         stance_logits, frame_logits, truncated = self.logits(sentences, contexts)
@@ -231,11 +269,14 @@ class Predictor:
 
     def predict(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> list[Prediction]:
         """Stance, frame and their full probability distributions for each sentence."""
-        probs = self.probabilities(sentences, contexts)
+        return self._predictions(*self.logits(sentences, contexts))
+
+    def _predictions(self, stance_logits: np.ndarray, frame_logits: np.ndarray, truncated: np.ndarray) -> list[Prediction]:
+        stance, frame = calibrated(stance_logits, frame_logits, self.config)
         stance_threshold = self.config.stance_confidence_threshold
         frame_threshold = self.config.frame_confidence_threshold
         predictions = []
-        for stance_row, frame_row, truncated in zip(probs.stance, probs.frame, probs.truncated):
+        for stance_row, frame_row, truncated in zip(stance, frame, truncated):
             stance_top, frame_top = int(stance_row.argmax()), int(frame_row.argmax())
             predictions.append(
                 # model_construct: the values come from the model, not from a caller to validate.

@@ -1,4 +1,4 @@
-"""The `stanceframe` command: dispatches to the train, evaluate and score steps.
+"""The `stanceframe` command: dispatches to the train, evaluate, score and labeling-loop steps.
 
 It lives in training/ because it dispatches to training's steps: model/ is the bottom
 layer and imports nothing from above it, not even by module name.
@@ -21,6 +21,9 @@ COMMANDS = {
     "train": ("training.train", "Train the two-head model and register it in the BentoML store."),
     "evaluate": ("training.evaluate", "Development-set report, baselines and behavioural tests; writes the model card."),
     "score": ("model.score", "Label every sentence of article or sentence files (batch scoring)."),
+    "export-dataset": ("training.dataset", "Write the labeled corpus as a Hugging Face dataset (Arrow, Parquet, card)."),
+    "suggest": ("training.suggest", "Pick the scored sentences most worth labeling next, for a labeling tool."),
+    "import-labels": ("training.import_labels", "Add labels from a labeling tool's export to the training data."),
 }
 
 

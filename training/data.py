@@ -4,7 +4,9 @@ A labeled file is JSONL with at least `id`, `text`, `stance` and `frame`. Rows c
 article (the seeds, the team-written articles, the development set) also carry `article`,
 `start` and `end`, every sentence of each article is labeled, and so each sentence's
 context can be rebuilt from its neighbours. Isolated team-written sentences carry
-`source`, `voice` and `group` instead.
+`source`, `voice` and `group` instead. Rows added by `stanceframe import-labels`
+(`imported.jsonl`) are isolated sentences with the `context` they were labeled in and
+their provenance: `source`, `annotator`, `imported_at` and `export_file`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ TEAM_WRITTEN = DATA_DIR / "team_written.jsonl"
 ARTICLE_SENTENCES = DATA_DIR / "article_sentences.jsonl"
 CONTRAST_PAIRS = DATA_DIR / "contrast_pairs.jsonl"
 DEV_SENTENCES = DATA_DIR / "dev" / "sentences.jsonl"
+# Labels brought back from a labeling tool; a training file of training/config.json.
+IMPORTED_NAME = "imported.jsonl"
+IMPORTED = DATA_DIR / IMPORTED_NAME
 REQUIRED_FIELDS = ("id", "text", "stance", "frame")
 # Two sentences whose word 3-gram sets overlap this much are one near-duplicate cluster.
 NEAR_DUPLICATE_JACCARD = 0.5
@@ -46,9 +51,15 @@ class LabeledSentence:
     group_hint: str | None = None
     article: str | None = None
     start: int = 0
+    # The context an isolated sentence was labeled in (article rows rebuild theirs).
+    context: str | None = None
+    file: str = ""
+    annotator: str | None = None
+    imported_at: str | None = None
+    export_file: str | None = None
 
 
-def _row_to_sentence(row: object, where: str, default_source: str) -> LabeledSentence:
+def _row_to_sentence(row: object, where: str, default_source: str, file_name: str = "") -> LabeledSentence:
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, found {type(row).__name__}.")
     missing = [field for field in REQUIRED_FIELDS if field not in row]
@@ -67,6 +78,9 @@ def _row_to_sentence(row: object, where: str, default_source: str) -> LabeledSen
     group, article = row.get("group"), row.get("article")
     if article is not None and not isinstance(row.get("start"), int):
         raise DataError(f"{where}: a row with `article` needs an integer `start`, found {row.get('start')!r}.")
+    for field in ("context", "annotator", "imported_at", "export_file"):
+        if row.get(field) is not None and not isinstance(row[field], str):
+            raise DataError(f"{where}: `{field}` must be a string when given, found {row[field]!r}.")
     return LabeledSentence(
         id=str(row["id"]),
         text=text,
@@ -77,6 +91,11 @@ def _row_to_sentence(row: object, where: str, default_source: str) -> LabeledSen
         group_hint=f"article:{article}" if article else (f"{default_source}:{group}" if group else None),
         article=str(article) if article else None,
         start=int(row.get("start") or 0),
+        context=row.get("context") or None,
+        file=file_name,
+        annotator=row.get("annotator"),
+        imported_at=row.get("imported_at"),
+        export_file=row.get("export_file"),
     )
 
 
@@ -87,6 +106,7 @@ def load_labeled(paths: Iterable[str | Path]) -> list[LabeledSentence]:
     for path in map(Path, paths):
         if not path.is_file():
             raise DataError(f"Labeled data file {path} does not exist.")
+        file_name = path.resolve().relative_to(DATA_DIR).as_posix() if path.resolve().is_relative_to(DATA_DIR) else path.name
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -96,7 +116,7 @@ def load_labeled(paths: Iterable[str | Path]) -> list[LabeledSentence]:
                     row = json.loads(line)
                 except json.JSONDecodeError as error:
                     raise DataError(f"{where}: invalid JSON ({error}).") from error
-                sentence = _row_to_sentence(row, where, default_source=path.stem)
+                sentence = _row_to_sentence(row, where, default_source=path.stem, file_name=file_name)
                 if sentence.id in seen:
                     raise DataError(f"{where}: id {sentence.id!r} already used at {seen[sentence.id]}.")
                 seen[sentence.id] = where
@@ -114,13 +134,14 @@ def labels_of(sentences: Sequence[LabeledSentence], head: str) -> np.ndarray:
 def contexts_of(sentences: Sequence[LabeledSentence], mode: str) -> list[str] | None:
     """Each sentence's context under `mode`, rebuilt from its article's labeled sentences.
 
-    None for mode "none"; a sentence outside any article has an empty context.
+    None for mode "none"; a sentence outside any article has the context it was labeled
+    in (imported rows), else an empty one.
     """
     from model.encoding import article_contexts
 
     if mode == "none":
         return None
-    contexts = [""] * len(sentences)
+    contexts = [sentence.context or "" for sentence in sentences]
     by_article: dict[str, list[int]] = {}
     for row, sentence in enumerate(sentences):
         if sentence.article:

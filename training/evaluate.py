@@ -29,16 +29,8 @@ from training.baselines import BASELINES, baseline_predictions
 from training.behaviour import build_tests, run_tests
 from training.calibration import calibration_report, confidence_threshold, fit_calibration
 from training.config import PROJECT_DIR, TrainConfig, project_path
-from training.data import (
-    DataError,
-    LabeledSentence,
-    contexts_of,
-    data_hash,
-    duplicate_clusters,
-    grouped_folds,
-    labels_of,
-    load_labeled,
-)
+from training.data import DataError, LabeledSentence, contexts_of, data_hash, grouped_folds, labels_of
+from training.dataset import clusters_in, load_corpus, sentences_of
 from training.metrics import classification_report
 
 logger = logging.getLogger(__name__)
@@ -141,12 +133,14 @@ def dev_evaluation(
     ]
 
 
-def cross_validation(train: list[LabeledSentence], config: TrainConfig, folds: int) -> Evaluation:
-    """Grouped K-fold cross-validation of the training recipe on the training data (uncalibrated)."""
+def cross_validation(train: list[LabeledSentence], clusters: np.ndarray, config: TrainConfig, folds: int) -> Evaluation:
+    """Grouped K-fold cross-validation of the training recipe on the training data (uncalibrated).
+
+    `clusters` are the duplicate clusters of `train` (the corpus's `cluster_id` column).
+    """
     from model.predictor import Predictor
     from training.fit import fit_averaged, load_tokenizer
 
-    clusters = duplicate_clusters(train)
     tokenizer = load_tokenizer(config)
     contexts = contexts_of(train, config.context_mode)
     predicted: dict[str, dict[str, np.ndarray]] = {
@@ -198,14 +192,12 @@ def evaluate(model_ref: str | None, bootstrap: int, folds: int, backend: str) ->
         )
     if not config.dev_files:
         raise DataError(f"{tag} was trained without a development set (dev_files); there is nothing unseen to evaluate on.")
-    train = load_labeled([project_path(p) for p in config.data_files])
-    if config.limit:
-        train = train[: config.limit]
-    dev = load_labeled([project_path(p) for p in config.dev_files])
+    corpus = load_corpus(config)
+    train, dev = sentences_of(corpus["train"]), sentences_of(corpus["dev"])
     predictor = Predictor.from_directory(model_dir, tag, backend=backend)
     evaluations = dev_evaluation(predictor, train, dev, config)
     if folds:
-        evaluations.append(cross_validation(train, config, folds))
+        evaluations.append(cross_validation(train, clusters_in(corpus["train"]), config, folds))
     return {
         "model": tag,
         "backend": predictor.backend,

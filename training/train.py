@@ -26,7 +26,8 @@ from pathlib import Path
 from model.labels import FRAME_LABELS, HEADS, STANCE_LABELS
 from training.calibration import calibration_report, confidence_threshold, fit_calibration
 from training.config import DEFAULT_CONFIG, ConfigError, TrainConfig, project_path
-from training.data import DataError, LabeledSentence, contexts_of, data_hash, labels_of, load_labeled
+from training.data import DataError, LabeledSentence, contexts_of, data_hash, labels_of
+from training.dataset import contexts_in, load_corpus, sentences_of
 from training.fit import fit_averaged, load_tokenizer
 from training.metrics import macro_f1
 
@@ -77,19 +78,9 @@ def configure_determinism() -> None:
 
 
 def load_data(config: TrainConfig) -> tuple[list[LabeledSentence], list[LabeledSentence]]:
-    """The training sentences and the development sentences, checked to share no article or text."""
-    train = load_labeled([project_path(p) for p in config.data_files])
-    if config.limit:
-        train = train[: config.limit]
-    dev = load_labeled([project_path(p) for p in config.dev_files]) if config.dev_files else []
-    shared_articles = {s.article for s in train if s.article} & {s.article for s in dev if s.article}
-    shared_ids = {s.id for s in train} & {s.id for s in dev}
-    if shared_articles or shared_ids:
-        raise DataError(
-            f"The development set shares articles {sorted(shared_articles)[:5]} or ids {sorted(shared_ids)[:5]} "
-            f"with the training data; it must be disjoint (check data_files and dev_files)."
-        )
-    return train, dev
+    """The training and development sentences, read through the corpus dataset (checked to share no article or id)."""
+    corpus = load_corpus(config)
+    return sentences_of(corpus["train"]), sentences_of(corpus["dev"])
 
 
 def library_versions() -> dict[str, str]:
@@ -150,7 +141,8 @@ def train(config: TrainConfig) -> dict:
 
     started = time.monotonic()
     configure_determinism()
-    train_sentences, dev = load_data(config)
+    corpus = load_corpus(config)
+    train_sentences, dev = sentences_of(corpus["train"]), sentences_of(corpus["dev"])
     logger.info(
         "Training on %d sentences from %s; development set %d sentences",
         len(train_sentences), ", ".join(config.data_files), len(dev),
@@ -165,7 +157,7 @@ def train(config: TrainConfig) -> dict:
     }
     tokenizer = load_tokenizer(config)
     network = fit_averaged(
-        train_sentences, contexts_of(train_sentences, config.context_mode), tokenizer, config, "fit"
+        train_sentences, contexts_in(corpus["train"], config.context_mode), tokenizer, config, "fit"
     )
     metrics["fit_seconds"] = round(time.monotonic() - started, 1)
     if dev:
