@@ -87,6 +87,22 @@ def attributions(
     return found
 
 
+def neighbours_unavailable(predictor: Predictor) -> str | None:
+    """Why `predictor` cannot give neighbours (no usable index, or no pooled output), or None when it can.
+
+    Loads and checks the index, so a caller can do it before the first request.
+    """
+    from model.neighbours import NeighbourIndexError
+    from model.predictor import EmbeddingsUnavailable
+
+    try:
+        predictor.neighbour_index()
+        predictor.embed(["A sentence."])
+    except (NeighbourIndexError, EmbeddingsUnavailable) as error:
+        return str(error)
+    return None
+
+
 def explain(
     predictor: Predictor,
     sentences: Sequence[str],

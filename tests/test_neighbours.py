@@ -111,3 +111,32 @@ def test_search_returns_the_k_most_similar_rows_most_similar_first():
     assert found[0].similarity == pytest.approx(np.cos(0.1), abs=1e-6)
     assert [len(hits) for hits in index.search(np.repeat(query, 2, axis=0), 50)] == [5, 5]
     assert index.search(query, 0) == [[]]
+
+
+EXPLAIN_WITHOUT_TORCH = """
+import json, sys
+sys.modules["torch"] = None  # any `import torch` now raises ImportError
+from model.explain import explain
+from model.predictor import Predictor
+predictor = Predictor.from_directory(sys.argv[1], backend="onnx-fp32")
+[explained] = explain(predictor, [sys.argv[2]], None, neighbours=2, with_attributions=True)
+print(json.dumps(explained.model_dump()))
+"""
+
+
+def test_explanations_run_on_the_onnx_backend_without_torch(tiny_onnx_model_dir, tiny_data):
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_DIR
+
+    sentences, _ = training_sentences(tiny_data)
+    known = next(s for s in sentences if not s.article)
+    run = subprocess.run([sys.executable, "-c", EXPLAIN_WITHOUT_TORCH, str(tiny_onnx_model_dir), known.text],
+                         capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    explained = json.loads(run.stdout.strip().splitlines()[-1])
+    assert explained["neighbours"][0]["id"] == known.id
+    assert explained["attributions"] and all(
+        known.text[w["start"] : w["end"]] == w["token"] for w in explained["attributions"]
+    )
