@@ -15,7 +15,9 @@ reaches the model.
 
 A request may bring its own model function (`run`, e.g. /explain's predictions with
 neighbours and attributions): it goes through the same queues, slices and the one model
-thread, and shares a batch only with requests of that same function.
+thread, and shares a batch only with requests of that same function. It may also set its
+own slice size, which makes it bulk work: word attributions run one sentence per model
+step (a sentence costs one row per word), so interactive requests wait for one sentence.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Job:
     future: asyncio.Future
     # The job's own model function; None: the scheduler's.
     run: Callable[[list[str], list[str]], list] | None = None
+    # Sentences per model step for this job; None: the scheduler's bulk slice (and interactive when small).
+    slice_size: int | None = None
     results: list = field(default_factory=list)
 
     @property
@@ -66,7 +70,7 @@ class InferenceScheduler:
 
     async def predict(
         self, texts: Sequence[str], contexts: Sequence[str], deadline: float,
-        run: Callable[[list[str], list[str]], list] | None = None,
+        run: Callable[[list[str], list[str]], list] | None = None, slice_size: int | None = None,
     ) -> list:
         """Predictions for `texts` in order, once the model (or `run`, in its place) has run them."""
         if not texts:
@@ -75,8 +79,9 @@ class InferenceScheduler:
             # Created in the serving event loop on first use, never at import.
             self.wake = asyncio.Event()
             self.consumer = asyncio.get_running_loop().create_task(self._consume())
-        job = Job(texts, contexts, deadline, asyncio.get_running_loop().create_future(), run)
-        (self.interactive if len(texts) <= self.interactive_sentences else self.bulk).append(job)
+        job = Job(texts, contexts, deadline, asyncio.get_running_loop().create_future(), run, slice_size)
+        interactive = slice_size is None and len(texts) <= self.interactive_sentences
+        (self.interactive if interactive else self.bulk).append(job)
         self.wake.set()
         return await job.future
 
@@ -99,7 +104,7 @@ class InferenceScheduler:
         if pieces or not self.bulk:
             return pieces
         job = self.bulk[0]
-        end = min(job.done + self.bulk_slice, len(job.texts))
+        end = min(job.done + (job.slice_size or self.bulk_slice), len(job.texts))
         return [(job, job.done, end)]
 
     async def _consume(self) -> None:

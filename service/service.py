@@ -208,7 +208,8 @@ class StanceFrame:
         def run(batch_texts: list[str], batch_contexts: list[str]) -> list:
             return explain(predictor, batch_texts, batch_contexts, neighbours, attributions)
 
-        return await self.scheduler.predict(texts, contexts, deadline(), run=run)
+        # With attributions, one sentence per model step: an interactive request waits for one sentence's words.
+        return await self.scheduler.predict(texts, contexts, deadline(), run=run, slice_size=1 if attributions else None)
 
     @bentoml.api
     def model_info(self) -> ModelInfo:

@@ -151,3 +151,18 @@ def test_a_request_with_its_own_model_function_runs_alone_on_the_same_model_thre
     # In queue order, never mixed into another function's batch, on the scheduler's one model thread.
     assert model.batches == [["busy"], ["a"], ["why b", "why c"], ["d"]]
     assert threads and all(name.startswith("stanceframe-model") for name in threads)
+
+
+def test_a_job_with_its_own_slice_size_runs_that_many_sentences_per_step_behind_interactive_work():
+    model = FakeModel(seconds=0.02)
+    scheduler = scheduler_for(model, bulk_slice=8)
+
+    async def main():
+        sliced = asyncio.ensure_future(scheduler.predict(["w1", "w2", "w3"], [""] * 3, later(), slice_size=1))
+        await asyncio.sleep(0.005)  # w1 is running
+        quick = await scheduler.predict(["quick"], [""], later())
+        return quick, await sliced
+
+    quick, sliced = asyncio.run(main())
+    assert quick == ["quick|"] and sliced == ["w1|", "w2|", "w3|"]
+    assert model.batches == [["w1"], ["quick"], ["w2"], ["w3"]]
