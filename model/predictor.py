@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.encoding import article_contexts, encode, pad_batch
+from model.encoding import Encoded, article_contexts, encode, pad_batch
 from model.labels import FRAME_LABELS, STANCE_LABELS, check_saved_labels
 from model.schema import AnalyzedSentence, ArticleAnalysis, ArticleSummary, Prediction
 from model.segment import Segment, split_sentences
@@ -133,6 +133,7 @@ class Predictor:
         self.batch_size = batch_size
         self.backend = backend
         self.max_length = int(self.config.max_seq_length)
+        self._neighbour_index = None
 
     @classmethod
     def for_module(cls, module, tokenizer, model_tag: str, **kwargs) -> Predictor:
@@ -208,7 +209,7 @@ class Predictor:
         self, sentences: Sequence[str], contexts: Sequence[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw stance and frame logits in input order, and the truncation flags."""
-        stance, frame, truncated, _ = self._forward(sentences, contexts, with_pooled=False)
+        stance, frame, _, truncated = self._forward(sentences, contexts, with_pooled=False)
         return stance, frame, truncated
 
     def embed(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
@@ -218,38 +219,62 @@ class Predictor:
         attended to but not pooled), so cosine similarity is a dot product. Raises
         EmbeddingsUnavailable for an ONNX export made before it had the pooled output.
         """
-        return self._forward(sentences, contexts, with_pooled=True)[3]
+        return self._forward(sentences, contexts, with_pooled=True)[2]
 
     def predict_and_embed(
         self, sentences: Sequence[str], contexts: Sequence[str] | None = None
     ) -> tuple[list[Prediction], np.ndarray]:
         """`predict` and `embed` of the same sentences from one forward pass."""
-        stance_logits, frame_logits, truncated, embeddings = self._forward(sentences, contexts, with_pooled=True)
+        stance_logits, frame_logits, embeddings, truncated = self._forward(sentences, contexts, with_pooled=True)
         return self._predictions(stance_logits, frame_logits, truncated), embeddings
+
+    def neighbour_index(self):
+        """The labeled training sentences saved with the model (`model/neighbours.py`), loaded and checked on first use."""
+        if self._neighbour_index is None:
+            from model.neighbours import NeighbourIndex, NeighbourIndexError
+
+            if self.model_dir is None:
+                raise NeighbourIndexError(f"{self.model_tag} is an in-memory network without a model folder: no neighbour index.")
+            self._neighbour_index = NeighbourIndex.load(self.model_dir, self.backend)
+        return self._neighbour_index
 
     def _forward(
         self, sentences: Sequence[str], contexts: Sequence[str] | None, with_pooled: bool
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """Logits, truncation flags and (when `with_pooled`) normalised embeddings, in input order."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """Logits, (when `with_pooled`) normalised embeddings and the truncation flags, in input order."""
         if with_pooled and not getattr(self.network, "has_pooled", False):
             raise EmbeddingsUnavailable(
                 f"The model {self.model_tag} on the {self.backend} backend was exported before the pooled sentence "
                 f"embedding was an ONNX output, so it cannot give embeddings or nearest neighbours (it still "
                 f"predicts). Retrain with `stanceframe train`, or use the torch backend."
             )
-        n_stance, n_frame = len(self.config.stance_labels), len(self.config.frame_labels)
-        stance = np.zeros((len(sentences), n_stance), dtype=np.float32)
-        frame = np.zeros((len(sentences), n_frame), dtype=np.float32)
-        pooled = np.zeros((len(sentences), int(self.config.hidden_size)), dtype=np.float32) if with_pooled else None
+        encoded = self.encode(sentences, contexts)
+        return *self.run_encoded(encoded, with_pooled), encoded.truncated
+
+    def encode(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> Encoded:
+        """The token ids the network reads for each sentence (with its context when the model reads context)."""
         if not sentences:
-            return stance, frame, np.zeros(0, dtype=bool), pooled
-        encoded = encode(
+            return Encoded(input_ids=[], token_type_ids=[], truncated=np.zeros(0, dtype=bool))
+        return encode(
             self.tokenizer,
             sentences,
             contexts if self.uses_context else None,
             self.max_length,
             self.config.context_max_tokens,
         )
+
+    def run_encoded(self, encoded: Encoded, with_pooled: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Logits of both heads and (when `with_pooled`) normalised embeddings of encoded inputs, in input order.
+
+        Length-sorted batches with dynamic padding; `Encoded` inputs let explanations run
+        edited token sequences (a word left out) through the same path.
+        """
+        n_stance, n_frame = len(self.config.stance_labels), len(self.config.frame_labels)
+        stance = np.zeros((len(encoded), n_stance), dtype=np.float32)
+        frame = np.zeros((len(encoded), n_frame), dtype=np.float32)
+        pooled = np.zeros((len(encoded), int(self.config.hidden_size)), dtype=np.float32) if with_pooled else None
+        if not len(encoded):
+            return stance, frame, pooled
         order = np.argsort(encoded.lengths(), kind="stable")
         for begin in range(0, len(order), self.batch_size):
             rows = order[begin : begin + self.batch_size]
@@ -260,7 +285,7 @@ class Predictor:
                 stance[rows], frame[rows] = self.network(**batch)
         if with_pooled:
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return stance, frame, encoded.truncated, pooled
+        return stance, frame, pooled
 
     def probabilities(self, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> HeadProbabilities:
         stance_logits, frame_logits, truncated = self.logits(sentences, contexts)

@@ -80,6 +80,45 @@ class ArticleAnalysis(BaseModel):
     model: str = Field(description="Tag of the model that made the predictions.", examples=[EXAMPLE_TAG])
 
 
+class Neighbour(BaseModel):
+    """A labeled training sentence near the explained one in the model's own sentence embedding space."""
+
+    id: str = Field(description="The training sentence's id in its data file.", examples=["tw-0001"])
+    text: str = Field(
+        description="The training sentence.",
+        examples=["Foreign ministry spokesperson Mao Ning said dialogue remains the only way out of the crisis."],
+    )
+    stance: Stance = Field(description="Its gold stance label.", examples=["supportive"])
+    frame: Frame = Field(description="Its gold frame label.", examples=["peace_process"])
+    similarity: float = Field(
+        description="Cosine similarity of the two sentences' pooled embeddings (1: the same sentence).", examples=[0.87]
+    )
+
+
+class TokenAttribution(BaseModel):
+    """How much one word of the sentence moved the predicted stance (leave-one-word-out occlusion)."""
+
+    token: str = Field(description="The word, as it appears in the sentence.", examples=["rejected"])
+    start: int = Field(description="Character offset of the word in the sentence.", examples=[11])
+    end: int = Field(description="Character offset just after the word; sentence[start:end] is the word.", examples=[19])
+    score: float = Field(
+        description="The predicted stance's probability minus its probability with the word left out: positive "
+        "when the word pushes toward the predicted stance, negative when it pulls away.",
+        examples=[0.42],
+    )
+
+
+class Explanation(Prediction):
+    """A sentence's prediction with why: its nearest labeled training sentences, and optionally word attributions."""
+
+    neighbours: list[Neighbour] = Field(
+        description="The most similar labeled training sentences, most similar first (empty when none were asked for)."
+    )
+    attributions: list[TokenAttribution] | None = Field(
+        None, description="Each word's attribution to the predicted stance, in sentence order (when asked for)."
+    )
+
+
 def _labels(head: str) -> dict:
     """Marks a scores field for the Arrow schema: a struct with one float per label of `head`."""
     return {"scores_of": head}
@@ -102,6 +141,14 @@ class ScoredRow(BaseModel):
     truncated: bool | None = None
     model: str = Field(description="Tag of the model that scored the row.")
     error: str | None = Field(None, description="Why the input unit could not be scored; empty for scored rows.")
+
+
+class ScoredRowWithNeighbours(ScoredRow):
+    """A row of `stanceframe score --neighbours K`: the scored row and its nearest labeled training sentences."""
+
+    neighbours: list[Neighbour] | None = Field(
+        None, description="The K most similar labeled training sentences, most similar first (JSON text in CSV)."
+    )
 
 
 SCORED_FIELDS: tuple[str, ...] = tuple(ScoredRow.model_fields)

@@ -6,6 +6,9 @@ many input units are done. `--resume` after Ctrl-C or `kill -9` skips exactly th
 and rewrites any part that was not checkpointed, so no row is duplicated or lost. When
 all input is scored the parts are joined, in order, into OUT.
 
+With `--neighbours K` each row also lists the K most similar labeled training sentences
+(`model/neighbours.py`), from the same forward pass as its prediction.
+
 A row that cannot be scored (missing, non-string or empty text, an undecodable line)
 becomes an error row with its id and the reason; the run goes on. The exit code is 0
 when the run completed (whatever the error rows), 2 for unusable options or inputs,
@@ -23,6 +26,7 @@ import os
 import shutil
 import sys
 import time
+import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,8 +45,9 @@ from model.batch_io import (
 )
 from model.encoding import article_contexts
 from model.labels import HEADS
+from model.neighbours import MAX_NEIGHBOURS
 from model.predictor import BACKENDS, DEFAULT_BACKEND, DEFAULT_BATCH_SIZE
-from model.schema import SCORED_FIELDS, ScoredRow
+from model.schema import ScoredRow, ScoredRowWithNeighbours
 from model.store import model_fingerprint
 from model.segment import split_sentences
 
@@ -64,8 +69,27 @@ SCORES_COLUMNS = tuple(
 )
 
 
+def row_model_of(neighbours: int) -> type[ScoredRow]:
+    """The output row of a run: with a `neighbours` column when neighbours are asked for."""
+    return ScoredRowWithNeighbours if neighbours else ScoredRow
+
+
+def _base_type(annotation):
+    """The type of an optional field (`X | None` -> X); other annotations as they are."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+    return annotation
+
+
+def json_columns(row_model: type[ScoredRow]) -> tuple[str, ...]:
+    """The columns CSV holds as JSON text: the scores maps and lists (neighbours)."""
+    return SCORES_COLUMNS + tuple(
+        name for name, field in row_model.model_fields.items() if typing.get_origin(_base_type(field.annotation)) is list
+    )
+
+
 def _arrow_type(field, scores_as_json: bool):
-    """The Arrow type of a ScoredRow field: its own hint, a struct of scores, or from its annotation."""
+    """The Arrow type of a ScoredRow field: its own hint, a struct of scores, a list of structs, or from its annotation."""
     import pyarrow as pa
 
     extra = field.json_schema_extra or {}
@@ -74,20 +98,27 @@ def _arrow_type(field, scores_as_json: bool):
         return pa.string() if scores_as_json else pa.struct([(label, pa.float64()) for label in labels])
     if "arrow" in extra:
         return getattr(pa, extra["arrow"])()
-    base = next(arg for arg in typing.get_args(field.annotation) or (field.annotation,) if arg is not type(None))
+    base = _base_type(field.annotation)
+    if typing.get_origin(base) is list:
+        [item] = typing.get_args(base)
+        return pa.string() if scores_as_json else pa.list_(
+            pa.struct([(name, _arrow_type(inner, False)) for name, inner in item.model_fields.items()])
+        )
     if typing.get_origin(base) is typing.Literal or base is str:
         return pa.string()
     return {int: pa.int64(), bool: pa.bool_(), float: pa.float64()}[base]
 
 
-def arrow_schema(scores_as_json: bool):
+def arrow_schema(scores_as_json: bool, row_model: type[ScoredRow] = ScoredRow):
     """Output columns, in order, from `model.schema.ScoredRow` (scores as structs, or JSON text for CSV)."""
     import pyarrow as pa
 
-    return pa.schema([(name, _arrow_type(field, scores_as_json)) for name, field in ScoredRow.model_fields.items()])
+    return pa.schema([(name, _arrow_type(field, scores_as_json)) for name, field in row_model.model_fields.items()])
 
 
-def write_part(rows: list[dict], path: Path, output_format: str, with_header: bool) -> None:
+def write_part(
+    rows: list[dict], path: Path, output_format: str, with_header: bool, row_model: type[ScoredRow] = ScoredRow
+) -> None:
     """Write one chunk's rows to `path` atomically and durably."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
@@ -100,12 +131,13 @@ def write_part(rows: list[dict], path: Path, output_format: str, with_header: bo
     else:
         as_json = output_format == "csv"
         if as_json:
+            as_text = json_columns(row_model)
             rows = [
-                {**row, **{k: (json.dumps(row[k]) if row[k] is not None else None) for k in SCORES_COLUMNS},
+                {**row, **{k: (json.dumps(row[k], ensure_ascii=False) if row[k] is not None else None) for k in as_text},
                  **{k: neutralized(row[k]) for k in CSV_TEXT_COLUMNS}}
                 for row in rows
             ]
-        table = pa.Table.from_pylist(rows, schema=arrow_schema(as_json))
+        table = pa.Table.from_pylist(rows, schema=arrow_schema(as_json, row_model))
         if output_format == "csv":
             pa_csv.write_csv(table, temporary, write_options=pa_csv.WriteOptions(include_header=with_header))
         else:
@@ -135,13 +167,15 @@ def replace_durably(temporary: Path, target: Path) -> None:
     fsync_folder(target.parent)
 
 
-def join_parts(parts: list[Path], output: Path, output_format: str) -> None:
+def join_parts(
+    parts: list[Path], output: Path, output_format: str, row_model: type[ScoredRow] = ScoredRow
+) -> None:
     """Concatenate the part files, in order, into `output` (atomically and durably)."""
     import pyarrow.parquet as pq
 
     temporary = output.with_name(output.name + ".tmp")
     if output_format == "parquet":
-        with pq.ParquetWriter(temporary, arrow_schema(scores_as_json=False)) as writer:
+        with pq.ParquetWriter(temporary, arrow_schema(scores_as_json=False, row_model=row_model)) as writer:
             for part in parts:
                 writer.write_table(pq.read_table(part))
     else:
@@ -152,13 +186,14 @@ def join_parts(parts: list[Path], output: Path, output_format: str) -> None:
     replace_durably(temporary, output)
 
 
-def error_row(unit: InputUnit, model_tag: str) -> dict:
-    return {name: None for name in SCORED_FIELDS} | {"id": unit.id, "model": model_tag, "error": unit.error}
+def error_row(unit: InputUnit, model_tag: str, row_model: type[ScoredRow] = ScoredRow) -> dict:
+    return {name: None for name in row_model.model_fields} | {"id": unit.id, "model": model_tag, "error": unit.error}
 
 
-def scored_row(unit_id: str, index: int, start: int, end: int, text: str, prediction, model_tag: str) -> dict:
+def scored_row(unit_id: str, index: int, start: int, end: int, text: str, prediction, model_tag: str,
+               row_model: type[ScoredRow] = ScoredRow) -> dict:
     """The output row of one scored sentence (`prediction`: a `Prediction` or its field mapping)."""
-    return ScoredRow.model_construct(
+    return row_model.model_construct(
         id=unit_id, sentence=index, start=start, end=end, text=text, **dict(prediction),
         model=model_tag, error=None,
     ).model_dump()
@@ -187,21 +222,34 @@ def segment_unit(unit: InputUnit, unit_kind: str, context_mode: str) -> Segmente
     return SegmentedUnit(unit, sentences, contexts)
 
 
-def score_chunk(units: list[InputUnit], predictor, unit_kind: str) -> tuple[list[dict], int]:
-    """Output rows for a chunk of input units, in input order, and how many units failed."""
+def score_chunk(units: list[InputUnit], predictor, unit_kind: str, neighbours: int = 0) -> tuple[list[dict], int]:
+    """Output rows for a chunk of input units, in input order, and how many units failed.
+
+    With `neighbours` > 0 each row also has its nearest labeled training sentences.
+    """
     segmented = [segment_unit(unit, unit_kind, predictor.config.context_mode) for unit in units]
     texts = [text for item in segmented for _, _, text in item.sentences]
     contexts = [context for item in segmented for context in item.contexts]
-    predictions = iter(predictor.predict(texts, contexts))
+    row_model = row_model_of(neighbours)
+    if neighbours:
+        from model.explain import explain
+
+        predictions = iter(
+            {name: value for name, value in explanation if name != "attributions"}
+            for explanation in explain(predictor, texts, contexts, neighbours=neighbours)
+        )
+    else:
+        predictions = iter(predictor.predict(texts, contexts))
     rows: list[dict] = []
     failed = 0
     for item in segmented:
         if item.unit.error:
-            rows.append(error_row(item.unit, predictor.model_tag))
+            rows.append(error_row(item.unit, predictor.model_tag, row_model))
             failed += 1
             continue
         for index, (start, end, text) in enumerate(item.sentences):
-            rows.append(scored_row(item.unit.id, index, start, end, text, next(predictions), predictor.model_tag))
+            rows.append(scored_row(item.unit.id, index, start, end, text, next(predictions), predictor.model_tag,
+                                   row_model))
     return rows, failed
 
 
@@ -249,7 +297,7 @@ def run_signature(files: list[Path], args, model_tag: str, backend: str, model_d
         "format": output_format, "model": model_tag, "backend": backend,
         # The content, not just the name: a model retrained into the same folder is another model.
         "model_sha256": model_fingerprint(model_dir),
-    }
+    } | ({"neighbours": args.neighbours} if args.neighbours else {})
 
 
 def output_format_of(args) -> str:
@@ -274,10 +322,10 @@ def progress_bar(files: list[Path], unit_kind: str, initial: int):
     return tqdm(total=total, initial=initial, unit=unit_kind, disable=None, file=sys.stderr, dynamic_ncols=True)
 
 
-def score_to_stdout(units: Iterator[InputUnit], predictor, unit_kind: str) -> tuple[int, int, int]:
+def score_to_stdout(units: Iterator[InputUnit], predictor, unit_kind: str, neighbours: int = 0) -> tuple[int, int, int]:
     done = sentences = failed = 0
     for chunk in chunks(units, unit_kind, CHUNK_SENTENCES):
-        rows, chunk_failed = score_chunk(chunk, predictor, unit_kind)
+        rows, chunk_failed = score_chunk(chunk, predictor, unit_kind, neighbours)
         sys.stdout.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         sys.stdout.flush()
         done += len(chunk)
@@ -322,7 +370,8 @@ def score_to_file(files, args, predictor, output_format: str) -> RunState:
         run_chunks(files, args, predictor, output_format, partial, state)
     output.parent.mkdir(parents=True, exist_ok=True)
     suffix = f".{output_format}"
-    join_parts([partial / f"part-{i:06d}{suffix}" for i in range(state.parts)], output, output_format)
+    join_parts([partial / f"part-{i:06d}{suffix}" for i in range(state.parts)], output, output_format,
+               row_model_of(args.neighbours))
     shutil.rmtree(partial)
     return state
 
@@ -364,8 +413,9 @@ def run_chunks(files, args, predictor, output_format: str, partial: Path, state:
     started, sentences_before = time.monotonic(), state.sentences
     with progress_bar(files, args.unit, state.units_done) as progress:
         for chunk in chunks(units, args.unit, args.chunk_sentences):
-            rows, chunk_failed = score_chunk(chunk, predictor, args.unit)
-            write_part(rows, partial / f"part-{state.parts:06d}{suffix}", output_format, with_header=state.parts == 0)
+            rows, chunk_failed = score_chunk(chunk, predictor, args.unit, args.neighbours)
+            write_part(rows, partial / f"part-{state.parts:06d}{suffix}", output_format, with_header=state.parts == 0,
+                       row_model=row_model_of(args.neighbours))
             state.parts += 1
             state.units_done += len(chunk)
             state.failed += chunk_failed
@@ -388,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Examples:\n"
             "  stanceframe score training/data/seeds --output seeds.jsonl\n"
             "  stanceframe score sentences.jsonl --unit sentence --id-field id --output out.parquet\n"
+            "  stanceframe score sentences.jsonl --unit sentence --neighbours 5 --output why.jsonl\n"
             "  stanceframe score shards/ --unit sentence --engine ray --output scored/\n"
             "An interrupted run (Ctrl-C, kill -9) continues with the same command plus --resume."
         ),
@@ -416,6 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="Continue an interrupted run writing the same OUT.")
     parser.add_argument("--overwrite", action="store_true",
                         help="Replace an existing OUT (or an interrupted run's OUT.partial/) instead of refusing.")
+    parser.add_argument("--neighbours", type=int, default=0, metavar="K",
+                        help=f"Add a neighbours column: the K (at most {MAX_NEIGHBOURS}) most similar labeled training "
+                             "sentences of each sentence, with their gold labels and cosine similarity (default 0: "
+                             "no column). Needs a model trained with its neighbour index.")
     parser.add_argument("--chunk-sentences", type=int, default=CHUNK_SENTENCES,
                         help=f"About this many sentences per checkpointed part (default: {CHUNK_SENTENCES}).")
     ray = parser.add_argument_group(
@@ -442,6 +497,8 @@ def score_on_ray(args) -> int:
 
     if args.output == "-" or args.format not in (None, "parquet"):
         raise InputError("--engine ray writes a folder of Parquet parts; give --output FOLDER (and no other --format).")
+    if args.neighbours:
+        raise InputError("--neighbours is not available with --engine ray yet; score with the local engine.")
     if args.shard_units < 1 or (args.actors is not None and args.actors < 1):
         raise InputError(f"--shard-units and --actors must be at least 1, found {args.shard_units} and {args.actors}.")
     try:
@@ -480,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(
                 f"--batch-size and --chunk-sentences must be at least 1, found {args.batch_size} and {args.chunk_sentences}."
             )
+        if not 0 <= args.neighbours <= MAX_NEIGHBOURS:
+            raise InputError(f"--neighbours must be between 0 and {MAX_NEIGHBOURS}, found {args.neighbours}.")
         if args.context_field and args.unit != "sentence":
             raise InputError("--context-field needs --unit sentence: an article's sentences get their context from it.")
         if args.engine == "ray":
@@ -491,9 +550,15 @@ def main(argv: list[str] | None = None) -> int:
         check_columns(files, fields_of(args))
         predictor = Predictor.load(args.model, batch_size=args.batch_size, backend=args.backend)
         logger.info("Scoring with %s on the %s backend", predictor.model_tag, predictor.backend)
+        if args.neighbours:
+            from model.explain import neighbours_unavailable
+
+            reason = neighbours_unavailable(predictor)
+            if reason:
+                raise InputError(f"--neighbours {args.neighbours}: {reason}")
         if args.output == "-":
             units, sentences, failed = score_to_stdout(
-                read_units(files, fields_of(args)), predictor, args.unit
+                read_units(files, fields_of(args)), predictor, args.unit, args.neighbours
             )
         else:
             state = score_to_file(files, args, predictor, output_format)

@@ -12,6 +12,12 @@ ones (bulk /classify calls, /analyze articles) are run in slices of `bulk_slice`
 sentences, one slice per model step, so an interactive request waits for at most one
 slice. Work whose deadline has passed, or whose caller has gone, is dropped before it
 reaches the model.
+
+A request may bring its own model function (`run`, e.g. /explain's predictions with
+neighbours and attributions): it goes through the same queues, slices and the one model
+thread, and shares a batch only with requests of that same function. It may also set its
+own slice size, which makes it bulk work: word attributions run one sentence per model
+step (a sentence costs one row per word), so interactive requests wait for one sentence.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ class Job:
     contexts: Sequence[str]
     deadline: float
     future: asyncio.Future
+    # The job's own model function; None: the scheduler's.
+    run: Callable[[list[str], list[str]], list] | None = None
+    # Sentences per model step for this job; None: the scheduler's bulk slice (and interactive when small).
+    slice_size: int | None = None
     results: list = field(default_factory=list)
 
     @property
@@ -58,16 +68,20 @@ class InferenceScheduler:
         self.wake: asyncio.Event | None = None
         self.consumer: asyncio.Task | None = None
 
-    async def predict(self, texts: Sequence[str], contexts: Sequence[str], deadline: float) -> list:
-        """Predictions for `texts` in order, once the model has run them."""
+    async def predict(
+        self, texts: Sequence[str], contexts: Sequence[str], deadline: float,
+        run: Callable[[list[str], list[str]], list] | None = None, slice_size: int | None = None,
+    ) -> list:
+        """Predictions for `texts` in order, once the model (or `run`, in its place) has run them."""
         if not texts:
             return []
         if self.consumer is None:
             # Created in the serving event loop on first use, never at import.
             self.wake = asyncio.Event()
             self.consumer = asyncio.get_running_loop().create_task(self._consume())
-        job = Job(texts, contexts, deadline, asyncio.get_running_loop().create_future())
-        (self.interactive if len(texts) <= self.interactive_sentences else self.bulk).append(job)
+        job = Job(texts, contexts, deadline, asyncio.get_running_loop().create_future(), run, slice_size)
+        interactive = slice_size is None and len(texts) <= self.interactive_sentences
+        (self.interactive if interactive else self.bulk).append(job)
         self.wake.set()
         return await job.future
 
@@ -82,13 +96,15 @@ class InferenceScheduler:
                     job.future.set_exception(DeadlineExceeded("Dropped before inference: past the time limit."))
         pieces, size = [], 0
         while self.interactive and size + len(self.interactive[0].texts) <= self.max_batch:
+            if pieces and self.interactive[0].run is not pieces[0][0].run:
+                break
             job = self.interactive.popleft()
             pieces.append((job, 0, len(job.texts)))
             size += len(job.texts)
         if pieces or not self.bulk:
             return pieces
         job = self.bulk[0]
-        end = min(job.done + self.bulk_slice, len(job.texts))
+        end = min(job.done + (job.slice_size or self.bulk_slice), len(job.texts))
         return [(job, job.done, end)]
 
     async def _consume(self) -> None:
@@ -99,8 +115,9 @@ class InferenceScheduler:
             while pieces := self._next_batch():
                 texts = [text for job, start, end in pieces for text in job.texts[start:end]]
                 contexts = [context for job, start, end in pieces for context in job.contexts[start:end]]
+                run = pieces[0][0].run or self.run
                 try:
-                    predictions = await loop.run_in_executor(self.executor, self.run, texts, contexts)
+                    predictions = await loop.run_in_executor(self.executor, run, texts, contexts)
                 except Exception as error:  # noqa: BLE001 - handed to every caller of the batch
                     for job, _, _ in pieces:
                         self._finish(job, error=error)

@@ -111,6 +111,112 @@ def score_rate(model_ref: str, backend: str, sentences: list[str]) -> float:
         return rate(len(sentences), time.perf_counter() - started)
 
 
+# --- Explanations (issue #16): the cost of neighbours and word attributions on top of prediction. ---
+DEV_SENTENCES = PROJECT_DIR / "training/data/dev/sentences.jsonl"
+# Sentences where "rejected" is the word that should turn the stance skeptical (team-written).
+DIRECTION_PROBES = [
+    "The foreign ministers {}the proposal at the summit.",
+    "Officials in Kyiv {}the twelve-point paper on Friday.",
+    "The delegation {}the offer after two days of talks.",
+    "European diplomats {}the document in Brussels.",
+]
+
+
+def dev_sentences_in_context(predictor) -> tuple[list[str], list[str]]:
+    """The held-out development sentences (news length), each with its context as the model reads it."""
+    rows = [json.loads(line) for line in DEV_SENTENCES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_article: dict[str, list[dict]] = {}
+    for row in rows:
+        by_article.setdefault(row["article"], []).append(row)
+    texts, contexts = [], []
+    for article in by_article.values():
+        article.sort(key=lambda row: row["start"])
+        article_texts = [row["text"] for row in article]
+        texts += article_texts
+        contexts += predictor.contexts_of(article_texts) or [""] * len(article_texts)
+    return texts, contexts
+
+
+def explain_cost(model_dir: Path, backend: str, repeats: int = 5, neighbours: int = 5, attribution_sentences: int = 60) -> dict:
+    """ms per sentence of prediction alone and with `neighbours` neighbours, and of word attributions.
+
+    On the development sentences with their context, on `backend` (the default one). Prediction and
+    prediction+neighbours alternate `repeats` times, both batched (as `stanceframe score`) and one sentence
+    per call (as an interactive /explain request); medians. Attributions run one sentence per call.
+    """
+    import statistics
+
+    from model.explain import explain, neighbours_unavailable
+    from model.predictor import Predictor
+
+    predictor = Predictor.from_directory(model_dir, backend=backend)
+    texts, contexts = dev_sentences_in_context(predictor)
+    result: dict = {"backend": predictor.backend, "sentences": len(texts)}
+    reason = neighbours_unavailable(predictor)
+    if reason:
+        result["neighbours"] = {"unavailable": reason}
+    else:
+        single = range(0, len(texts), max(1, len(texts) // 100))
+        paths = {
+            "batched_predict": lambda: predictor.predict(texts, contexts),
+            "batched_predict_neighbours": lambda: explain(predictor, texts, contexts, neighbours=neighbours),
+            "single_predict": lambda: [predictor.predict([texts[i]], [contexts[i]]) for i in single],
+            "single_predict_neighbours": lambda: [
+                explain(predictor, [texts[i]], [contexts[i]], neighbours=neighbours) for i in single
+            ],
+        }
+        counts = {name: len(texts) if name.startswith("batched") else len(single) for name in paths}
+        timings: dict[str, list[float]] = {name: [] for name in paths}
+        for name, path in paths.items():
+            path()  # warm up
+        for _ in range(repeats):
+            for name, path in paths.items():
+                started = time.perf_counter()
+                path()
+                timings[name].append(1000 * (time.perf_counter() - started) / counts[name])
+        ms = {name: round(statistics.median(values), 3) for name, values in timings.items()}
+        index = predictor.neighbour_index()
+        queries = predictor.embed(texts[:256], contexts[:256])
+        started = time.perf_counter()
+        index.search(queries, neighbours)
+        search_ms = 1000 * (time.perf_counter() - started) / len(queries)
+        result["neighbours"] = {
+            "k": neighbours, "index_rows": len(index), "ms_per_sentence": ms, "search_only_ms_per_sentence": round(search_ms, 3),
+            "overhead_batched_pct": round(100 * (ms["batched_predict_neighbours"] / ms["batched_predict"] - 1), 1),
+            "overhead_single_pct": round(100 * (ms["single_predict_neighbours"] / ms["single_predict"] - 1), 1),
+            "target": "overhead < 10%",
+        }
+    picked = range(0, len(texts), max(1, len(texts) // attribution_sentences))
+    words, started = 0, time.perf_counter()
+    for i in picked:
+        [explained] = explain(predictor, [texts[i]], [contexts[i]], neighbours=0, with_attributions=True)
+        words += len(explained.attributions)
+    seconds = time.perf_counter() - started
+    result["attributions"] = {
+        "sentences": len(picked), "mean_words": round(words / len(picked), 1),
+        "ms_per_sentence": round(1000 * seconds / len(picked), 1),
+    }
+    result["attribution_direction"] = attribution_direction(predictor)
+    return result
+
+
+def attribution_direction(predictor) -> dict:
+    """For each probe, whether adding "rejected" raises p(skeptical) and gives that word the top skeptical attribution."""
+    from model.explain import attributions
+
+    probes = []
+    for template in DIRECTION_PROBES:
+        plain, edited = template.format(""), template.format("rejected ")
+        skeptical = predictor.probabilities([plain, edited]).stance[:, 1]
+        [scores] = attributions(predictor, [edited], None, ["skeptical"])
+        by_word = {w.token: w.score for w in scores}
+        probes.append({"sentence": edited, "p_skeptical_before": round(float(skeptical[0]), 3),
+                       "p_skeptical_after": round(float(skeptical[1]), 3),
+                       "rejected_attribution": round(by_word["rejected"], 3),
+                       "rejected_is_top": by_word["rejected"] == max(by_word.values())})
+    return {"probes": probes, "all_positive": all(p["rejected_attribution"] > 0 for p in probes)}
+
+
 def int8_check(model_dir: Path) -> dict:
     """The int8-against-fp32 check recorded at training time (on the development set), which decides `auto`."""
     from model.onnx_backend import INT8_CHECK_FILE, ONNX_DIR
@@ -127,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="Duration of each service load phase.")
     parser.add_argument("--skip-service", action="store_true", help="Only the offline paths.")
     parser.add_argument("--skip-ray", action="store_true", help="Leave out the Ray engine's figures.")
+    parser.add_argument("--skip-explain", action="store_true", help="Leave out the explanations' costs.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -167,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
 
         report["ray"] = ray_figures(model_dir, str(model_dir), report["default_backend"], corpus(RAY_SENTENCES))
         print(json.dumps(report["ray"], indent=2), flush=True)
+    # Explanations (issue #16): neighbours' overhead on prediction, and attributions' cost, on the default backend.
+    if not args.skip_explain:
+        logger.info("Measuring explanations")
+        report["explain"] = explain_cost(model_dir, report["default_backend"])
+        print(json.dumps({"explain": report["explain"]}, indent=2), flush=True)
     if not args.skip_service:
         from service.loadtest import measure
 

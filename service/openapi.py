@@ -37,13 +37,22 @@ EXTRA_RESPONSES = {
     "503": "The model is still loading (or failed to load); retry later.",
     "504": "The request took longer than the service's time limit.",
 }
+# Responses only some endpoints send.
+PATH_RESPONSES = {
+    "/explain": {
+        "501": "Neighbours were asked for, but the serving model has no neighbour index or no pooled output "
+               "(trained before they existed); the message names the fix.",
+    },
+}
 
 
 SERVICE_DESCRIPTION = (
     "Stance toward China's peace plan for the war in Ukraine (supportive, skeptical, neutral) and "
     "policy frame of news sentences, with calibrated probabilities. POST /classify labels sentences "
     "(each optionally with its context); POST /analyze segments an article, labels every sentence "
-    "in context and summarizes the article; GET /model_info names the model, its labels and limits."
+    "in context and summarizes the article; POST /explain labels sentences with their most similar "
+    "labeled training sentences and, when asked, each word's part in the stance; GET /model_info "
+    "names the model, its labels and limits."
 )
 
 
@@ -53,7 +62,7 @@ def corrected_spec(spec: dict, limits: dict) -> dict:
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas[ERROR_SCHEMA_NAME] = ERROR_SCHEMA
     reference = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
-    for item in spec.get("paths", {}).values():
+    for path, item in spec.get("paths", {}).items():
         for operation in item.values():
             body = operation.get("requestBody")
             if isinstance(body, dict) and _has_required_fields(body, schemas):
@@ -65,7 +74,7 @@ def corrected_spec(spec: dict, limits: dict) -> dict:
             for status, response in responses.items():
                 if status.startswith(("4", "5")):
                     response["content"] = {"application/json": {"schema": reference}}
-            for status, description in EXTRA_RESPONSES.items():
+            for status, description in (EXTRA_RESPONSES | PATH_RESPONSES.get(path, {})).items():
                 responses.setdefault(
                     status, {"description": description, "content": {"application/json": {"schema": reference}}}
                 )

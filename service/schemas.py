@@ -2,9 +2,10 @@
 
 The caps are read from the environment when this module is imported, so a
 deployment can change them without a code change:
-STANCEFRAME_MAX_SENTENCES (per /classify request), STANCEFRAME_MAX_SENTENCE_CHARS,
+STANCEFRAME_MAX_SENTENCES (per /classify or /explain request), STANCEFRAME_MAX_SENTENCE_CHARS,
 STANCEFRAME_MAX_ARTICLE_CHARS and STANCEFRAME_MAX_ARTICLE_SENTENCES (per /analyze
-request), STANCEFRAME_MAX_BODY_BYTES (per request body, checked before parsing).
+request), STANCEFRAME_MAX_ATTRIBUTION_SENTENCES (per /explain request with attributions),
+STANCEFRAME_MAX_BODY_BYTES (per request body, checked before parsing).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from bentoml.validators import ContentType
 from pydantic import AfterValidator, BaseModel, Field
 
 from model.labels import FRAME_LABELS, STANCE_LABELS
-from model.schema import EXAMPLE_TAG, ArticleAnalysis, Prediction
+from model.neighbours import MAX_NEIGHBOURS
+from model.schema import EXAMPLE_TAG, ArticleAnalysis, Explanation, Prediction
 from model.segment import VISIBLE_PATTERN, has_visible_text
 
 MAX_SENTENCES = int(os.environ.get("STANCEFRAME_MAX_SENTENCES", "128"))
@@ -26,6 +28,9 @@ MAX_ARTICLE_SENTENCES = int(os.environ.get("STANCEFRAME_MAX_ARTICLE_SENTENCES", 
 # A JSON string escapes a character in at most 6 bytes (\uXXXX); 2 MiB holds a full-size
 # article or a full /classify request of ordinary text with room to spare.
 MAX_BODY_BYTES = int(os.environ.get("STANCEFRAME_MAX_BODY_BYTES", str(2 << 20)))
+# Word attributions run each sentence once per word: a few sentences per request.
+MAX_ATTRIBUTION_SENTENCES = int(os.environ.get("STANCEFRAME_MAX_ATTRIBUTION_SENTENCES", "4"))
+DEFAULT_NEIGHBOURS = 5
 
 EXAMPLE_SENTENCE = "China will continue to play a constructive role for a ceasefire to stop the war."
 EXAMPLE_ARTICLE = (
@@ -102,6 +107,24 @@ ArticleText = Annotated[
 # The media type is declared because otherwise BentoML derives it from the output's JSON
 # schema on every response: a third of the server's CPU under single-sentence load.
 ClassifyResponse = Annotated[list[Prediction], ContentType("application/json")]
+ExplainResponse = Annotated[list[Explanation], ContentType("application/json")]
+NeighbourCount = Annotated[
+    int,
+    Field(
+        ge=0, le=MAX_NEIGHBOURS,
+        description=f"How many of the most similar labeled training sentences to return per sentence (0 to "
+        f"{MAX_NEIGHBOURS}).",
+        examples=[DEFAULT_NEIGHBOURS],
+    ),
+]
+AttributionsWanted = Annotated[
+    bool,
+    Field(
+        description=f"Also score each word's part in the predicted stance (leave-one-word-out): at most "
+        f"{MAX_ATTRIBUTION_SENTENCES} sentences per request, as each costs one model run per word.",
+        examples=[True],
+    ),
+]
 AnalyzeResponse = ArticleAnalysis
 
 

@@ -14,27 +14,34 @@ import signal
 import sys
 import threading
 import time
+from http import HTTPStatus
 
 import bentoml
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from model.environment import OFFLINE_ENVIRONMENT
+from model.explain import explain, neighbours_unavailable
 from model.labels import FRAME_LABELS, STANCE_LABELS
 from model.predictor import DEFAULT_BACKEND, ArticleTooLong, resolve_backend
 from model.store import DEFAULT_REF
 from service.batching import InferenceScheduler
 from service.middleware import RequestGuard
 from service.schemas import (
+    DEFAULT_NEIGHBOURS,
     MAX_ARTICLE_CHARS,
     MAX_ARTICLE_SENTENCES,
+    MAX_ATTRIBUTION_SENTENCES,
     MAX_BODY_BYTES,
     MAX_SENTENCE_CHARS,
     MAX_SENTENCES,
     AnalyzeResponse,
     ArticleText,
+    AttributionsWanted,
     ClassifyResponse,
+    ExplainResponse,
     ModelInfo,
+    NeighbourCount,
     SentenceList,
 )
 from service.ui import ui_app
@@ -67,6 +74,7 @@ LIMITS = {
     "max_sentence_chars": MAX_SENTENCE_CHARS,
     "max_article_chars": MAX_ARTICLE_CHARS,
     "max_article_sentences": MAX_ARTICLE_SENTENCES,
+    "max_attribution_sentences": MAX_ATTRIBUTION_SENTENCES,
     "max_body_bytes": MAX_BODY_BYTES,
     "body_seconds": BODY_SECONDS,
     "max_in_flight_per_worker": MAX_IN_FLIGHT,
@@ -112,6 +120,8 @@ class StanceFrame:
         die_with_parent()
         self.predictor = None
         self.load_error: BaseException | None = None
+        # Why /explain cannot give neighbours with this model (no index, or no pooled output), if it cannot.
+        self.no_neighbours: str | None = None
         self.ready = threading.Event()
         # Resolve now so a missing model fails the start-up loudly; load and warm up in the
         # background so /readyz can answer 503 until the model is usable.
@@ -133,6 +143,10 @@ class StanceFrame:
             )
             predictor.predict(WARM_UP_SENTENCES)
             predictor.analyze(" ".join(WARM_UP_SENTENCES))
+            # Loads and checks the neighbour index now, not in the first /explain request.
+            self.no_neighbours = neighbours_unavailable(predictor)
+            if self.no_neighbours:
+                logger.warning("/explain will give no neighbours: %s", self.no_neighbours)
             self.predictor = predictor
             self.ready.set()
             logger.info("Model %s loaded and warmed up", self.model_tag)
@@ -166,14 +180,36 @@ class StanceFrame:
             # Segmentation off the event loop: a 100,000-character article takes a while.
             segments, contexts = await asyncio.to_thread(predictor.article_sentences, text, MAX_ARTICLE_SENTENCES)
         except ArticleTooLong as error:
-            # A validation error of the `text` field, so the 400 has the same shape as every
-            # other invalid input (BentoML wraps a BadInput's body in a list).
-            raise ValidationError.from_exception_data(
-                "Input",
-                [InitErrorDetails(type=PydanticCustomError("too_many_sentences", str(error)), loc=("text",), input="")],
-            ) from error
+            raise invalid_field("text", "too_many_sentences", str(error)) from error
         predictions = await self.scheduler.predict([s.text for s in segments], contexts, deadline())
         return predictor.analysis_of(segments, predictions)
+
+    @bentoml.api
+    async def explain(
+        self,
+        sentences: SentenceList,
+        neighbours: NeighbourCount = DEFAULT_NEIGHBOURS,
+        attributions: AttributionsWanted = False,
+    ) -> ExplainResponse:
+        """Label each sentence and say why: its most similar labeled training sentences (with their gold labels)
+        and, when asked, how much each word moved the predicted stance."""
+        predictor = self._ready_predictor()
+        if attributions and len(sentences) > MAX_ATTRIBUTION_SENTENCES:
+            raise invalid_field(
+                "attributions", "too_many_sentences",
+                f"Word attributions are computed for at most {MAX_ATTRIBUTION_SENTENCES} sentences per request, "
+                f"found {len(sentences)}. Ask for the sentences in smaller requests, or set attributions to false.",
+            )
+        if neighbours and self.no_neighbours:
+            raise BentoMLException(self.no_neighbours, error_code=HTTPStatus.NOT_IMPLEMENTED)
+        texts = [item if isinstance(item, str) else item.text for item in sentences]
+        contexts = ["" if isinstance(item, str) else item.context for item in sentences]
+
+        def run(batch_texts: list[str], batch_contexts: list[str]) -> list:
+            return explain(predictor, batch_texts, batch_contexts, neighbours, attributions)
+
+        # With attributions, one sentence per model step: an interactive request waits for one sentence's words.
+        return await self.scheduler.predict(texts, contexts, deadline(), run=run, slice_size=1 if attributions else None)
 
     @bentoml.api
     def model_info(self) -> ModelInfo:
@@ -199,13 +235,21 @@ class StanceFrame:
         )
 
 
+def invalid_field(field: str, kind: str, message: str) -> ValidationError:
+    """A validation error of one request field: its 400 has the same shape as every other invalid input's
+    (BentoML wraps a BadInput's body in a list)."""
+    return ValidationError.from_exception_data(
+        "Input", [InitErrorDetails(type=PydanticCustomError(kind, message), loc=(field,), input="")]
+    )
+
+
 def deadline() -> float:
     """When a request's work must stop: by then the client has had its 504."""
     return time.monotonic() + TIMEOUT_SECONDS
 
 
 StanceFrame.add_asgi_middleware(
-    RequestGuard, api_paths=("/classify", "/analyze", "/model_info"), max_body_bytes=MAX_BODY_BYTES,
+    RequestGuard, api_paths=("/classify", "/analyze", "/explain", "/model_info"), max_body_bytes=MAX_BODY_BYTES,
     body_seconds=BODY_SECONDS, limits=LIMITS,
 )
 StanceFrame.mount_asgi_app(ui_app, path="/ui")

@@ -124,6 +124,26 @@ def registered_tag(tiny_base, tiny_data, tiny_dev, tmp_path_factory) -> str:
     return train(tiny_train_config(tiny_base, tiny_data, output_dir, tiny_dev, register=True))["tag"]
 
 
+@pytest.fixture(scope="session")
+def client(registered_tag):
+    """The service in-process behind an ASGI test client, once model loading is done.
+
+    One per test run: a second app in the process would register BentoML's metrics twice.
+    """
+    import time
+
+    from starlette.testclient import TestClient
+
+    from service.service import StanceFrame
+
+    with TestClient(StanceFrame.to_asgi()) as test_client:
+        deadline = time.monotonic() + 60
+        while test_client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the service never became ready"
+            time.sleep(0.1)
+        yield test_client
+
+
 class ServedURL(str):
     """The base URL of the served service, carrying the server's process id."""
 

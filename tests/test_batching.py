@@ -126,3 +126,43 @@ def test_bulk_work_whose_caller_has_gone_stops_at_the_next_slice():
     assert asyncio.run(main()) == ["next|"]
     bulk_slices = [batch for batch in model.batches if batch[0].startswith("b")]
     assert len(bulk_slices) <= 3, f"{len(bulk_slices)} slices of the cancelled request ran"
+
+
+def test_a_request_with_its_own_model_function_runs_alone_on_the_same_model_thread():
+    model = FakeModel(seconds=0.05)
+    scheduler = scheduler_for(model)
+    threads = []
+
+    def explain(texts, contexts):
+        threads.append(threading.current_thread().name)
+        model.batches.append([f"why {text}" for text in texts])
+        return [f"why {text}" for text in texts]
+
+    async def main():
+        busy = asyncio.ensure_future(scheduler.predict(["busy"], [""], later()))
+        await asyncio.sleep(0.01)
+        queued = [asyncio.ensure_future(scheduler.predict(["a"], [""], later())),
+                  asyncio.ensure_future(scheduler.predict(["b", "c"], ["", ""], later(), run=explain)),
+                  asyncio.ensure_future(scheduler.predict(["d"], [""], later()))]
+        await busy
+        return await asyncio.gather(*queued)
+
+    assert asyncio.run(main()) == [["a|"], ["why b", "why c"], ["d|"]]
+    # In queue order, never mixed into another function's batch, on the scheduler's one model thread.
+    assert model.batches == [["busy"], ["a"], ["why b", "why c"], ["d"]]
+    assert threads and all(name.startswith("stanceframe-model") for name in threads)
+
+
+def test_a_job_with_its_own_slice_size_runs_that_many_sentences_per_step_behind_interactive_work():
+    model = FakeModel(seconds=0.02)
+    scheduler = scheduler_for(model, bulk_slice=8)
+
+    async def main():
+        sliced = asyncio.ensure_future(scheduler.predict(["w1", "w2", "w3"], [""] * 3, later(), slice_size=1))
+        await asyncio.sleep(0.005)  # w1 is running
+        quick = await scheduler.predict(["quick"], [""], later())
+        return quick, await sliced
+
+    quick, sliced = asyncio.run(main())
+    assert quick == ["quick|"] and sliced == ["w1|", "w2|", "w3|"]
+    assert model.batches == [["w1"], ["quick"], ["w2"], ["w3"]]

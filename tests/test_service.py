@@ -8,22 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
 
 from model.labels import FRAME_LABELS, STANCE_LABELS
 from tests.conftest import SEED_ARTICLES
-
-
-@pytest.fixture(scope="module")
-def client(registered_tag):
-    from service.service import StanceFrame
-
-    with TestClient(StanceFrame.to_asgi()) as test_client:
-        deadline = time.monotonic() + 60
-        while test_client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, "the service never became ready"
-            time.sleep(0.1)
-        yield test_client
 
 
 def test_classify_returns_one_labeled_prediction_per_sentence_in_order(client, registered_tag):

@@ -120,6 +120,26 @@ def test_analyze_an_article_in_the_browser(page, served_url):
     sentences.first.click()
     details.wait_for(state="hidden")
 
+    # Why: a click asks /explain for the sentence, with the context the model read in /analyze, and
+    # shows its nearest training sentences and shades its words by their attribution.
+    third = expected["sentences"][2]
+    context = " ".join([expected["sentences"][0]["text"], expected["sentences"][1]["text"]])
+    [why] = httpx.post(f"{served_url}/explain", timeout=60, json={
+        "sentences": [{"text": third["text"], "context": context}], "neighbours": 5, "attributions": True,
+    }).json()
+    sentences.nth(2).click()
+    neighbours = page.locator("#details-neighbours li")
+    expect(neighbours).to_have_count(5)
+    for item, neighbour in zip(neighbours.all(), why["neighbours"]):
+        assert neighbour["text"] in item.inner_text()
+        assert f"similarity {neighbour['similarity']:.2f}" in item.inner_text() and neighbour["id"] in item.inner_text()
+    words = page.locator("#details .quote .word")
+    expect(words).to_have_count(len(why["attributions"]))
+    assert [words.nth(i).inner_text() for i in range(words.count())] == [w["token"] for w in why["attributions"]]
+    assert page.inner_text("#details .quote") == third["text"]
+    sentences.nth(2).click()
+    details.wait_for(state="hidden")
+
     # Downloads: the JSON is the response, the CSV has one properly quoted row per sentence.
     with page.expect_download() as download:
         page.click("#download-json")

@@ -7,7 +7,8 @@
 4. save with `save_pretrained` (safetensors), the tokenizer, the resolved config and
    `metrics.json`;
 5. export ONNX fp32 and int8, and check int8 against fp32 on the development set;
-6. register the folder in the BentoML model store as `stanceframe:<version>`.
+6. build the nearest-neighbour index of the training sentences (`training/neighbour_index.py`);
+7. register the folder in the BentoML model store as `stanceframe:<version>`.
 
 Cross-validation, baselines and the behavioural tests belong to `stanceframe evaluate`.
 """
@@ -30,6 +31,7 @@ from training.data import DataError, LabeledSentence, contexts_of, data_hash, la
 from training.dataset import contexts_in, load_corpus, sentences_of
 from training.fit import fit_averaged, load_tokenizer
 from training.metrics import macro_f1
+from training.neighbour_index import build_neighbour_index
 
 logger = logging.getLogger(__name__)
 
@@ -156,9 +158,8 @@ def train(config: TrainConfig) -> dict:
         "seed": config.seed,
     }
     tokenizer = load_tokenizer(config)
-    network = fit_averaged(
-        train_sentences, contexts_in(corpus["train"], config.context_mode), tokenizer, config, "fit"
-    )
+    train_contexts = contexts_in(corpus["train"], config.context_mode)
+    network = fit_averaged(train_sentences, train_contexts, tokenizer, config, "fit")
     metrics["fit_seconds"] = round(time.monotonic() - started, 1)
     if dev:
         metrics["dev"] = calibrate_on_dev(network, tokenizer, dev, config)
@@ -178,6 +179,7 @@ def train(config: TrainConfig) -> dict:
             output_dir, check_sentences, contexts_of(check_sentences, config.context_mode),
             "development-set sentences" if dev else "training sentences",
         )
+    metrics["neighbour_index"] = build_neighbour_index(output_dir, train_sentences, train_contexts)
     metrics["train_seconds"] = round(time.monotonic() - started, 1)
     metrics["torch_threads"] = torch.get_num_threads()
     (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
