@@ -2,7 +2,8 @@
 
 Needs the Python package `playwright` and Debian's `/usr/bin/chromium` (no browser is
 downloaded); when either is missing the tests fail, they do not skip. The screenshot of a
-successful analysis is saved to test-artifacts/ui.png.
+successful analysis is saved to test-artifacts/ui.png, and one with a sentence's explanation
+open to test-artifacts/ui-explain.png.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def test_analyze_an_article_in_the_browser(page, served_url):
     expect(words).to_have_count(len(why["attributions"]))
     assert [words.nth(i).inner_text() for i in range(words.count())] == [w["token"] for w in why["attributions"]]
     assert page.inner_text("#details .quote") == third["text"]
+    page.screenshot(path=str(SCREENSHOT.with_name("ui-explain.png")), full_page=True)
     sentences.nth(2).click()
     details.wait_for(state="hidden")
 
