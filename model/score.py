@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import datetime
 import itertools
 import json
 import logging
@@ -24,7 +26,7 @@ import shutil
 import sys
 import time
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from model.batch_io import (
     check_columns,
     count_units,
     expand_inputs,
+    kept_columns,
     read_units,
 )
 from model.labels import HEADS
@@ -76,15 +79,38 @@ def _arrow_type(field, scores_as_json: bool):
     return {int: pa.int64(), bool: pa.bool_(), float: pa.float64()}[base]
 
 
-def arrow_schema(scores_as_json: bool):
-    """Output columns, in order, from `model.schema.ScoredRow` (scores as structs, or JSON text for CSV)."""
+def arrow_schema(scores_as_json: bool, kept: Sequence[tuple[str, object]] = ()):
+    """Output columns, in order, from `model.schema.ScoredRow` (scores as structs, or JSON text for CSV), then
+    the kept input columns (`kept`: name and Arrow type, from `model.batch_io.kept_columns`; strings in CSV)."""
     import pyarrow as pa
 
-    return pa.schema([(name, _arrow_type(field, scores_as_json)) for name, field in ScoredRow.model_fields.items()])
+    return pa.schema(
+        [(name, _arrow_type(field, scores_as_json)) for name, field in ScoredRow.model_fields.items()]
+        + [(name, pa.string() if scores_as_json else arrow_type) for name, arrow_type in kept]
+    )
 
 
-def write_part(rows: list[dict], path: Path, output_format: str, with_header: bool) -> None:
-    """Write one chunk's rows to `path` atomically and durably."""
+def json_value(value: object) -> object:
+    """A kept value JSON cannot hold as it is (dates and times from Parquet, decimals, bytes), as text."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def as_text(value: object) -> str | None:
+    """A kept value for a string column: strings as they are, dates in ISO format, anything else as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return json.dumps(value, ensure_ascii=False, default=json_value)
+
+
+def write_part(rows: list[dict], path: Path, output_format: str, with_header: bool,
+               kept: Sequence[tuple[str, object]] = ()) -> None:
+    """Write one chunk's rows to `path` atomically and durably (`kept`: the kept columns, as for `arrow_schema`)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
@@ -92,16 +118,21 @@ def write_part(rows: list[dict], path: Path, output_format: str, with_header: bo
     temporary = path.with_suffix(path.suffix + ".tmp")
     if output_format == "jsonl":
         with temporary.open("w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            handle.writelines(json.dumps(row, ensure_ascii=False, default=json_value) + "\n" for row in rows)
     else:
         as_json = output_format == "csv"
         if as_json:
             rows = [
                 {**row, **{k: (json.dumps(row[k]) if row[k] is not None else None) for k in SCORES_COLUMNS},
-                 **{k: neutralized(row[k]) for k in CSV_TEXT_COLUMNS}}
+                 **{k: neutralized(row[k]) for k in CSV_TEXT_COLUMNS},
+                 **{k: neutralized(as_text(row.get(k))) for k, _ in kept}}
                 for row in rows
             ]
-        table = pa.Table.from_pylist(rows, schema=arrow_schema(as_json))
+        elif kept:
+            text_columns = [name for name, arrow_type in kept if arrow_type == pa.string()]
+            if text_columns:
+                rows = [{**row, **{k: as_text(row.get(k)) for k in text_columns}} for row in rows]
+        table = pa.Table.from_pylist(rows, schema=arrow_schema(as_json, kept))
         if output_format == "csv":
             pa_csv.write_csv(table, temporary, write_options=pa_csv.WriteOptions(include_header=with_header))
         else:
@@ -131,13 +162,13 @@ def replace_durably(temporary: Path, target: Path) -> None:
     fsync_folder(target.parent)
 
 
-def join_parts(parts: list[Path], output: Path, output_format: str) -> None:
+def join_parts(parts: list[Path], output: Path, output_format: str, kept: Sequence[tuple[str, object]] = ()) -> None:
     """Concatenate the part files, in order, into `output` (atomically and durably)."""
     import pyarrow.parquet as pq
 
     temporary = output.with_name(output.name + ".tmp")
     if output_format == "parquet":
-        with pq.ParquetWriter(temporary, arrow_schema(scores_as_json=False)) as writer:
+        with pq.ParquetWriter(temporary, arrow_schema(scores_as_json=False, kept=kept)) as writer:
             for part in parts:
                 writer.write_table(pq.read_table(part))
     else:
@@ -149,7 +180,7 @@ def join_parts(parts: list[Path], output: Path, output_format: str) -> None:
 
 
 def error_row(unit: InputUnit, model_tag: str) -> dict:
-    return {name: None for name in SCORED_FIELDS} | {"id": unit.id, "model": model_tag, "error": unit.error}
+    return {name: None for name in SCORED_FIELDS} | {"id": unit.id, "model": model_tag, "error": unit.error} | unit.metadata
 
 
 def score_chunk(units: list[InputUnit], predictor, unit_kind: str) -> tuple[list[dict], int]:
@@ -168,7 +199,7 @@ def score_chunk(units: list[InputUnit], predictor, unit_kind: str) -> tuple[list
             segments = [(s.start, s.end, s.text) for s in split_sentences(unit.text)]
             unit_contexts = predictor.contexts_of([text for _, _, text in segments]) or [""] * len(segments)
         if not segments:
-            plan.append((InputUnit(unit.id, None, "empty text: no sentence found"), []))
+            plan.append((dataclasses.replace(unit, text=None, error="empty text: no sentence found"), []))
             continue
         plan.append((unit, segments))
         texts.extend(text for _, _, text in segments)
@@ -185,8 +216,10 @@ def score_chunk(units: list[InputUnit], predictor, unit_kind: str) -> tuple[list
             row = ScoredRow.model_construct(
                 id=unit.id, sentence=index, start=start, end=end, text=text, **dict(next(predictions)),
                 model=predictor.model_tag, error=None,
-            )
-            rows.append(row.model_dump())
+            ).model_dump()
+            if unit.metadata:
+                row.update(unit.metadata)
+            rows.append(row)
     return rows, failed
 
 
@@ -225,11 +258,12 @@ class RunState:
         return cls(**json.loads(path.read_text())) if path.is_file() else None
 
 
-def run_signature(files: list[Path], args, predictor, output_format: str) -> dict:
+def run_signature(files: list[Path], args, predictor, output_format: str,
+                  kept: Sequence[tuple[str, object]] = ()) -> dict:
     return {
         "inputs": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
         "unit": args.unit, "text_field": args.text_field, "id_field": args.id_field,
-        "context_field": args.context_field,
+        "context_field": args.context_field, "keep": [[name, str(arrow_type)] for name, arrow_type in kept],
         "format": output_format, "model": predictor.model_tag, "backend": predictor.backend,
         # The content, not just the name: a model retrained into the same folder is another model.
         "model_sha256": model_fingerprint(predictor.model_dir),
@@ -262,7 +296,7 @@ def score_to_stdout(units: Iterator[InputUnit], predictor, unit_kind: str) -> tu
     done = sentences = failed = 0
     for chunk in chunks(units, unit_kind, CHUNK_SENTENCES):
         rows, chunk_failed = score_chunk(chunk, predictor, unit_kind)
-        sys.stdout.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        sys.stdout.writelines(json.dumps(row, ensure_ascii=False, default=json_value) + "\n" for row in rows)
         sys.stdout.flush()
         done += len(chunk)
         failed += chunk_failed
@@ -296,17 +330,17 @@ def locked(partial: Path):
         yield
 
 
-def score_to_file(files, args, predictor, output_format: str) -> RunState:
+def score_to_file(files, args, predictor, output_format: str, kept: Sequence[tuple[str, object]] = ()) -> RunState:
     output = Path(args.output)
     partial = output.with_name(output.name + ".partial")
     check_output(files, output, partial, args)
-    signature = run_signature(files, args, predictor, output_format)
+    signature = run_signature(files, args, predictor, output_format, kept)
     with locked(partial):
         state = start_or_resume(partial, signature, args)
-        run_chunks(files, args, predictor, output_format, partial, state)
+        run_chunks(files, args, predictor, output_format, partial, state, kept)
     output.parent.mkdir(parents=True, exist_ok=True)
     suffix = f".{output_format}"
-    join_parts([partial / f"part-{i:06d}{suffix}" for i in range(state.parts)], output, output_format)
+    join_parts([partial / f"part-{i:06d}{suffix}" for i in range(state.parts)], output, output_format, kept)
     shutil.rmtree(partial)
     return state
 
@@ -336,9 +370,10 @@ def start_or_resume(partial: Path, signature: dict, args) -> RunState:
     return state
 
 
-def run_chunks(files, args, predictor, output_format: str, partial: Path, state: RunState) -> None:
+def run_chunks(files, args, predictor, output_format: str, partial: Path, state: RunState,
+               kept: Sequence[tuple[str, object]] = ()) -> None:
     suffix = f".{output_format}"
-    units = read_units(files, fields_of(args))
+    units = read_units(files, fields_of(args, kept))
     skipped = sum(1 for _ in itertools.islice(units, state.units_done))
     if skipped < state.units_done:
         raise InputError(
@@ -349,7 +384,8 @@ def run_chunks(files, args, predictor, output_format: str, partial: Path, state:
     with progress_bar(files, args.unit, state.units_done) as progress:
         for chunk in chunks(units, args.unit, args.chunk_sentences):
             rows, chunk_failed = score_chunk(chunk, predictor, args.unit)
-            write_part(rows, partial / f"part-{state.parts:06d}{suffix}", output_format, with_header=state.parts == 0)
+            write_part(rows, partial / f"part-{state.parts:06d}{suffix}", output_format, with_header=state.parts == 0,
+                       kept=kept)
             state.parts += 1
             state.units_done += len(chunk)
             state.failed += chunk_failed
@@ -360,8 +396,17 @@ def run_chunks(files, args, predictor, output_format: str, partial: Path, state:
             progress.set_postfix(sentences_per_s=f"{(state.sentences - sentences_before) / elapsed:.0f}")
 
 
-def fields_of(args) -> Fields:
-    return Fields(text=args.text_field, id=args.id_field, context=args.context_field)
+def fields_of(args, kept: Sequence[tuple[str, object]] = ()) -> Fields:
+    return Fields(text=args.text_field, id=args.id_field, context=args.context_field,
+                  keep=tuple(name for name, _ in kept))
+
+
+def keep_option(value: str) -> list[str]:
+    """--keep's comma-separated column names."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas, found {value!r}")
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Examples:\n"
             "  stanceframe score training/data/seeds --output seeds.jsonl\n"
             "  stanceframe score sentences.jsonl --unit sentence --id-field id --output out.parquet\n"
+            "  stanceframe score articles.jsonl --keep outlet,date,url --output scored.parquet\n"
+            "  stanceframe score training/data/seeds --keep-all --output seeds.jsonl   (from seeds/metadata.csv)\n"
             "An interrupted run (Ctrl-C, kill -9) continues with the same command plus --resume."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -389,6 +436,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--context-field", default=None,
                         help="With --unit sentence: column with each sentence's context (the article's headline and "
                              "previous sentence), read by models trained with context (see /model_info).")
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument("--keep", type=keep_option, action="extend", default=[], metavar="COLUMNS",
+                      help="Copy these input columns (comma-separated, e.g. outlet,date,url) onto every output row, "
+                           "after the score columns. For .txt inputs they come from metadata.csv in the file's "
+                           "folder (an id column with the file name, then one column per field).")
+    keep.add_argument("--keep-all", action="store_true",
+                      help="Copy every input column except the id and text columns (JSONL: the keys of its first "
+                           "1,000 rows).")
     parser.add_argument("--format", choices=FORMATS, help="Output format (default: from the OUT extension).")
     parser.add_argument("--model", default=None, help="Store tag or model folder (default: stanceframe:latest).")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -423,14 +478,17 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError("Output to stdout (-) is JSONL only and cannot be resumed; give an output file.")
         files = expand_inputs(args.inputs)
         check_columns(files, fields_of(args))
+        if len(set(args.keep)) != len(args.keep):
+            raise InputError(f"--keep names a column more than once: {args.keep}.")
+        kept = kept_columns(files, fields_of(args), args.keep, args.keep_all)
         predictor = Predictor.load(args.model, batch_size=args.batch_size, backend=args.backend)
         logger.info("Scoring with %s on the %s backend", predictor.model_tag, predictor.backend)
         if args.output == "-":
             units, sentences, failed = score_to_stdout(
-                read_units(files, fields_of(args)), predictor, args.unit
+                read_units(files, fields_of(args, kept)), predictor, args.unit
             )
         else:
-            state = score_to_file(files, args, predictor, output_format)
+            state = score_to_file(files, args, predictor, output_format, kept)
             units, sentences, failed = state.units_done, state.sentences, state.failed
     except (InputError, ModelNotFoundError, MissingOnnxError, LabelSchemaError) as error:
         logger.error("%s", error)
