@@ -21,6 +21,7 @@ COMMANDS = {
     "train": ("training.train", "Train the two-head model and register it in the BentoML store."),
     "evaluate": ("training.evaluate", "Development-set report, baselines and behavioural tests; writes the model card."),
     "score": ("model.score", "Label every sentence of article or sentence files (batch scoring)."),
+    "report": ("model.report", "HTML report and tables of scored articles by group (e.g. outlet) and period."),
 }
 
 
