@@ -43,7 +43,9 @@ SERVICE_DESCRIPTION = (
     "Stance toward China's peace plan for the war in Ukraine (supportive, skeptical, neutral) and "
     "policy frame of news sentences, with calibrated probabilities. POST /classify labels sentences "
     "(each optionally with its context); POST /analyze segments an article, labels every sentence "
-    "in context and summarizes the article; GET /model_info names the model, its labels and limits."
+    "in context and summarizes the article; POST /corpus scores a JSONL or CSV of articles and reports "
+    "stance and frames by group (e.g. outlet) and period with bootstrap intervals; GET /model_info names the "
+    "model, its labels and limits."
 )
 
 
