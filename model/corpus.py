@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ import numpy as np
 
 from model.labels import FRAME_LABELS, STANCE_LABELS
 
-logger = logging.getLogger(__name__)
-
 FREQUENCIES = ("week", "month")
 UNKNOWN_DATE = "unknown date"
 ALL_PERIODS = "all"
@@ -35,6 +32,7 @@ ALL_GROUPS = "all"
 MISSING_GROUP = "(missing)"
 DEFAULT_MIN_SENTENCES = 30
 DEFAULT_RESAMPLES = 2000
+BOOTSTRAP_CELLS = 4_000_000
 # Stance labels whose most confident sentences the report lists.
 EXAMPLE_STANCES = ("supportive", "skeptical")
 
@@ -146,23 +144,25 @@ def article_counts(rows: Sequence[dict]) -> np.ndarray:
     """One row per article: sentences, sentences per stance label, per frame label, low-confidence sentences."""
     stance_index = {label: 1 + i for i, label in enumerate(STANCE_LABELS)}
     frame_index = {label: 1 + len(STANCE_LABELS) + i for i, label in enumerate(FRAME_LABELS)}
-    articles: dict[str, np.ndarray] = {}
+    articles: dict[str, int] = {}
+    article, stance, frame, low = [], [], [], []
     for row in rows:
-        counts = articles.get(row["id"])
-        if counts is None:
-            counts = articles[row["id"]] = np.zeros(LOW_CONFIDENCE_INDEX + 1)
-        counts[0] += 1
-        counts[stance_index[row["stance"]]] += 1
-        counts[frame_index[row["frame"]]] += 1
-        counts[LOW_CONFIDENCE_INDEX] += bool(row.get("low_confidence"))
-    return np.array(list(articles.values())) if articles else np.zeros((0, LOW_CONFIDENCE_INDEX + 1))
+        article.append(articles.setdefault(row["id"], len(articles)))
+        stance.append(stance_index[row["stance"]])
+        frame.append(frame_index[row["frame"]])
+        low.append(bool(row.get("low_confidence")))
+    counts = np.zeros((len(articles), LOW_CONFIDENCE_INDEX + 1))
+    np.add.at(counts, (article, 0), 1)
+    np.add.at(counts, (article, stance), 1)
+    np.add.at(counts, (article, frame), 1)
+    np.add.at(counts, (article, LOW_CONFIDENCE_INDEX), low)
+    return counts
 
 
 def cell_statistics(counts: np.ndarray, config: ReportConfig) -> dict:
     """Shares, net stance and their article-bootstrap intervals for one group and period.
 
-    Each resample draws as many articles as the cell has, with replacement (multinomial
-    weights on the articles), and recomputes every share from the drawn articles'
+    Each resample draws as many articles as the cell has, with replacement, and recomputes every share from the drawn articles'
     sentences; the interval is the percentile interval. With fewer than two articles
     there is nothing to resample, so the interval is unknown (None), not zero-width.
     """
@@ -173,8 +173,15 @@ def cell_statistics(counts: np.ndarray, config: ReportConfig) -> dict:
     supportive, skeptical = 1 + STANCE_LABELS.index("supportive"), 1 + STANCE_LABELS.index("skeptical")
     if len(counts) >= 2:
         rng = np.random.default_rng(config.seed)
-        weights = rng.multinomial(len(counts), np.full(len(counts), 1 / len(counts)), size=config.resamples)
-        resampled = weights @ counts
+        resampled = np.empty((config.resamples, counts.shape[1]))
+        # Weights of at most BOOTSTRAP_CELLS articles x resamples at a time: memory stays flat for large groups.
+        step = max(1, BOOTSTRAP_CELLS // len(counts))
+        for start in range(0, config.resamples, step):
+            size = min(step, config.resamples - start)
+            # Draw articles with replacement; each resample's weights are how often each article was drawn.
+            drawn = rng.integers(0, len(counts), size=(size, len(counts))) + np.arange(size)[:, None] * len(counts)
+            weights = np.bincount(drawn.ravel(), minlength=size * len(counts)).reshape(size, len(counts))
+            resampled[start:start + size] = weights @ counts
         shares = resampled / resampled[:, [0]]
         tail = (1 - config.confidence) / 2 * 100
         low, high = np.percentile(shares, [tail, 100 - tail], axis=0)

@@ -19,7 +19,7 @@ from model.corpus import (
 )
 from model.labels import FRAME_LABELS, STANCE_LABELS
 from model.report import charts, main, render_html
-from tests.conftest import write_jsonl
+from tests.conftest import PROJECT_DIR, read_jsonl, write_jsonl
 
 TAG = "stanceframe:test"
 
@@ -223,3 +223,14 @@ def test_the_command_reads_every_output_format_and_writes_the_report_and_tables(
     assert main([str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "r.html")]) == 2
     with pytest.raises(SystemExit):
         main(["--help"])
+
+
+def test_the_team_written_corpus_sample_is_marked_and_never_trained_on():
+    sample = PROJECT_DIR / "training/data/examples/corpus_sample.jsonl"
+    rows = read_jsonl(sample)
+    assert len(rows) >= 12 and len({row["outlet"] for row in rows}) >= 3
+    assert all(row["source"] == "team-written" and row["fictional_outlet"] is True for row in rows)
+    assert all(row["url"].split("/")[2].endswith(".example") for row in rows)
+    assert sum(parse_date(row["date"]) is None for row in rows) == 1  # the worked example's unknown date
+    config = json.loads((PROJECT_DIR / "training/config.json").read_text())
+    assert not any("examples" in path for path in config["data_files"] + config["dev_files"])
