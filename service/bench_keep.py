@@ -1,0 +1,93 @@
+"""What `stanceframe score --keep` costs: the same 10,000 sentences scored with and without kept columns.
+
+Each input row carries an outlet, a date and a URL, as an analyst's corpus does; the runs
+alternate (without, with, without, with ...) in one process so drift on a shared machine
+hits both alike, and each is `stanceframe score` end to end (model load included, the
+same for both). `service/bench.py` calls `keep_overhead`; `python -m service.bench_keep`
+runs it alone. A script, not a test: it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from model.environment import apply_offline_environment
+
+logger = logging.getLogger(__name__)
+OUTLETS = ("Harbor Ledger", "Silk Road Daily Review", "Danube Evening Post", "Meridian Brief")
+KEPT = "outlet,date,url"
+
+
+def write_corpus(sentences: list[str], path: Path) -> Path:
+    """Sentence rows with the metadata columns --keep copies."""
+    with path.open("w", encoding="utf-8") as handle:
+        for i, text in enumerate(sentences):
+            outlet = OUTLETS[i % len(OUTLETS)]
+            handle.write(json.dumps({
+                "id": f"s{i}", "text": text, "outlet": outlet, "date": f"2023-{1 + i % 12:02d}-{1 + i % 28:02d}",
+                "url": f"https://{outlet.lower().replace(' ', '-')}.example/{i}",
+            }) + "\n")
+    return path
+
+
+def keep_overhead(model_ref: str, backend: str, sentences: list[str], repeats: int = 3,
+                  formats: tuple[str, ...] = ("jsonl", "parquet")) -> dict:
+    """Seconds per run with and without `--keep outlet,date,url`, per output format, and their ratio."""
+    from model.score import main as score
+
+    report = {"sentences": len(sentences), "kept": KEPT, "repeats": repeats, "backend": backend}
+    with tempfile.TemporaryDirectory(prefix="stanceframe-keep-bench-") as folder:
+        source = write_corpus(sentences, Path(folder) / "corpus.jsonl")
+        for output_format in formats:
+            seconds: dict[str, list[float]] = {"without": [], "with": []}
+            for repeat in range(repeats):
+                for variant in ("without", "with"):
+                    output = Path(folder) / f"out-{variant}-{repeat}.{output_format}"
+                    extra = ["--keep", KEPT] if variant == "with" else []
+                    started = time.perf_counter()
+                    status = score([str(source), "--unit", "sentence", "--output", str(output), "--model", model_ref,
+                                    "--backend", backend, *extra])
+                    seconds[variant].append(time.perf_counter() - started)
+                    if status:
+                        raise RuntimeError(f"stanceframe score exited {status}")
+                    output.unlink()
+            median = {variant: statistics.median(values) for variant, values in seconds.items()}
+            fastest = {variant: min(values) for variant, values in seconds.items()}
+            report[output_format] = {
+                "seconds": {variant: [round(s, 2) for s in values] for variant, values in seconds.items()},
+                "median_ratio": round(median["with"] / median["without"], 4),
+                "fastest_ratio": round(fastest["with"] / fastest["without"], 4),
+                "target": "< 1.05",
+            }
+            print(f"--keep {KEPT} ({output_format}): median {median['without']:.2f} s without, {median['with']:.2f} s "
+                  f"with = {report[output_format]['median_ratio']:.3f}x; fastest "
+                  f"{report[output_format]['fastest_ratio']:.3f}x", flush=True)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service.bench_keep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="Store tag or model folder (default: stanceframe:latest).")
+    parser.add_argument("--backend", default="auto", help="Inference backend (default: auto).")
+    parser.add_argument("--sentences", type=int, default=10000, help="Sentences per run (default 10,000).")
+    parser.add_argument("--repeats", type=int, default=3, help="Runs of each variant per format (default 3).")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(message)s")
+    apply_offline_environment()
+    from model.store import resolve_model
+    from service.bench import corpus
+
+    model_dir, _ = resolve_model(args.model)
+    print(json.dumps(keep_overhead(str(model_dir), args.backend, corpus(args.sentences), args.repeats), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
