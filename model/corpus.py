@@ -210,6 +210,7 @@ def build_tables(rows: Iterable[dict], config: ReportConfig) -> CorpusTables:
     period_start: dict[str, str | None] = {ALL_PERIODS: None}
     models: Counter = Counter()
     unknown_dates = 0
+    undated_articles: set = set()
     seen_columns: set[str] = set()
     total = 0
     for row in rows:
@@ -222,7 +223,9 @@ def build_tables(rows: Iterable[dict], config: ReportConfig) -> CorpusTables:
             day = parse_date(row.get(config.time))
             period, start = period_of(day, config.freq)
             period_start[period] = start
-            unknown_dates += day is None
+            if day is None:
+                unknown_dates += 1
+                undated_articles.add(row.get("id"))
         if row.get("model"):
             models[row["model"]] += 1
         if row.get("error") or row.get("stance") is None:
@@ -242,8 +245,8 @@ def build_tables(rows: Iterable[dict], config: ReportConfig) -> CorpusTables:
 
     warnings = []
     if unknown_dates:
-        warnings.append(f"{unknown_dates} rows have no ISO date in {config.time!r}: they are counted under "
-                        f"'{UNKNOWN_DATE}', not dropped.")
+        warnings.append(f"{unknown_dates} rows (from {len(undated_articles)} article(s)) have no ISO date in {config.time!r}: "
+                        f"they are counted under '{UNKNOWN_DATE}', not dropped.")
     if len(models) > 1:
         warnings.append(f"The rows were scored by {len(models)} models ({', '.join(sorted(models))}); "
                         "their shares are not comparable.")

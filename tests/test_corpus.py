@@ -91,7 +91,7 @@ def test_shares_net_stance_counts_and_marks_match_the_hand_computed_case():
     assert periods[("X", "2023-W08")]["period_start"] == "2023-02-20"
     assert periods[("X", "2023-W08")]["error_rows"] == 1
     assert periods[("Y", UNKNOWN_DATE)]["sentences"] == 1 and periods[("Y", UNKNOWN_DATE)]["small_sample"]
-    assert any("1 rows have no ISO date" in w for w in tables.warnings)
+    assert any("1 rows (from 1 article(s)) have no ISO date" in w for w in tables.warnings)
     assert any("1 error rows" in w for w in tables.warnings)
 
 
