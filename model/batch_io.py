@@ -292,11 +292,12 @@ def _check_names(path: Path, names: Sequence[str], fields: Fields) -> None:
 
 def check_columns(paths: Sequence[Path], fields: Fields) -> None:
     """Fail before any work when a table input lacks the text (or context) column or cannot be parsed."""
-    import pyarrow as pa
-
     for path in paths:
         kind = TABLE_SUFFIXES.get(path.suffix.lower())
         if kind == "parquet":
+            # Imported only for Parquet: the service's corpus view reads JSONL and CSV without pyarrow.
+            import pyarrow as pa
+
             try:
                 names, _ = _parquet_batches(path, fields)
             except pa.ArrowException as error:
@@ -345,11 +346,15 @@ def _jsonl_keys(path: Path) -> list[str]:
 
 def columns_of(path: Path) -> tuple[list[str], dict]:
     """An input's column names (for .txt: its folder's metadata.csv) and the Arrow types Parquet declares."""
-    import pyarrow.parquet as pq
-
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
     if kind == "parquet":
-        schema = pq.ParquetFile(path).schema_arrow
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.ParquetFile(path).schema_arrow
+        except pa.ArrowException as error:
+            raise InputError(f"Cannot read {path} as parquet: {error}") from error
         return list(schema.names), {name: schema.field(name).type for name in schema.names}
     if kind == "csv":
         header, _, handle = _csv_records(path)
@@ -365,20 +370,15 @@ def kept_columns(paths: Sequence[Path], fields: Fields, keep: Sequence[str], kee
 
     `keep_all` keeps every input column except the id and text ones (written as `id` and
     `text` already). A column keeps its Parquet type when every input that has it is a
-    Parquet file declaring that type; otherwise it is a string column (JSON text for
-    values that are not strings).
+    Parquet file declaring that type; otherwise its type is None: a text column (JSON text
+    for values that are not strings).
     """
-    import pyarrow as pa
-
     if not keep and not keep_all:
         return []
     names: dict[str, None] = dict.fromkeys(keep)
     types: dict[str, set] = {}
     for path in paths:
-        try:
-            columns, declared = columns_of(path)
-        except pa.ArrowException as error:
-            raise InputError(f"Cannot read {path} as parquet: {error}") from error
+        columns, declared = columns_of(path)
         is_txt = path.suffix.lower() == ".txt"
         where = f"{path.parent / TXT_METADATA_FILE} (the kept columns of {path.name})" if is_txt else str(path)
         if keep_all:
@@ -403,9 +403,7 @@ def kept_columns(paths: Sequence[Path], fields: Fields, keep: Sequence[str], kee
 
 
 def _kept_type(declared: set):
-    import pyarrow as pa
-
-    return declared.pop() if len(declared) == 1 and None not in declared else pa.string()
+    return declared.pop() if len(declared) == 1 and None not in declared else None
 
 
 def count_units(paths: Sequence[Path]) -> int | None:

@@ -81,12 +81,14 @@ def _arrow_type(field, scores_as_json: bool):
 
 def arrow_schema(scores_as_json: bool, kept: Sequence[tuple[str, object]] = ()):
     """Output columns, in order, from `model.schema.ScoredRow` (scores as structs, or JSON text for CSV), then
-    the kept input columns (`kept`: name and Arrow type, from `model.batch_io.kept_columns`; strings in CSV)."""
+    the kept input columns (`kept`: name and Arrow type, None for text, from `model.batch_io.kept_columns`;
+    text in CSV)."""
     import pyarrow as pa
 
     return pa.schema(
         [(name, _arrow_type(field, scores_as_json)) for name, field in ScoredRow.model_fields.items()]
-        + [(name, pa.string() if scores_as_json else arrow_type) for name, arrow_type in kept]
+        + [(name, arrow_type if arrow_type is not None and not scores_as_json else pa.string())
+           for name, arrow_type in kept]
     )
 
 
@@ -129,7 +131,7 @@ def write_part(rows: list[dict], path: Path, output_format: str, with_header: bo
                 for row in rows
             ]
         elif kept:
-            text_columns = [name for name, arrow_type in kept if arrow_type == pa.string()]
+            text_columns = [name for name, arrow_type in kept if arrow_type is None]
             if text_columns:
                 rows = [{**row, **{k: as_text(row.get(k)) for k in text_columns}} for row in rows]
         table = pa.Table.from_pylist(rows, schema=arrow_schema(as_json, kept))
@@ -263,7 +265,7 @@ def run_signature(files: list[Path], args, predictor, output_format: str,
     return {
         "inputs": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
         "unit": args.unit, "text_field": args.text_field, "id_field": args.id_field,
-        "context_field": args.context_field, "keep": [[name, str(arrow_type)] for name, arrow_type in kept],
+        "context_field": args.context_field, "keep": [[name, str(arrow_type or "text")] for name, arrow_type in kept],
         "format": output_format, "model": predictor.model_tag, "backend": predictor.backend,
         # The content, not just the name: a model retrained into the same folder is another model.
         "model_sha256": model_fingerprint(predictor.model_dir),

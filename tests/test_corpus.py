@@ -234,3 +234,44 @@ def test_the_team_written_corpus_sample_is_marked_and_never_trained_on():
     assert sum(parse_date(row["date"]) is None for row in rows) == 1  # the worked example's unknown date
     config = json.loads((PROJECT_DIR / "training/config.json").read_text())
     assert not any("examples" in path for path in config["data_files"] + config["dev_files"])
+
+
+WITHOUT_PYARROW = """
+import sys
+sys.modules["pyarrow"] = None
+sys.modules["torch"] = None
+from model.corpus import ReportConfig
+from model.schema import Prediction
+from service.corpus_view import corpus_report, scored_rows
+from model.batch_io import Fields
+
+
+class Stub:
+    model_tag = "stanceframe:stub"
+
+    def contexts_of(self, texts):
+        return None
+
+    def predict(self, texts, contexts):
+        return [Prediction(stance="supportive" if "welcome" in t else "skeptical", frame="diplomacy",
+                           stance_scores={"supportive": 0.7, "skeptical": 0.2, "neutral": 0.1},
+                           frame_scores={"diplomacy": 1.0}, low_confidence=False, truncated=False) for t in texts]
+
+
+data = "id,outlet,date,text\\na,X,2023-02-24,Kyiv will welcome talks. Critics scoff.\\nb,Y,2023-03-01,   \\n"
+config = ReportConfig(by="outlet", time="date")
+rows = scored_rows(data, "csv", Fields(), config, Stub(), "url")
+report = corpus_report(rows, config)
+print(report["sentences"], report["error_rows"], report["by_group"][0]["net_stance"])
+"""
+
+
+def test_the_corpus_view_needs_neither_pyarrow_nor_torch():
+    """The Bento installs neither: the upload is read, scored and reported without them."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", WITHOUT_PYARROW], cwd=PROJECT_DIR, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["2", "1", "0.0"]

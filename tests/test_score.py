@@ -461,8 +461,8 @@ def test_the_resume_signature_holds_the_kept_columns(tiny_model_dir, tmp_path):
     source = write_input(ARTICLE_ROWS, tmp_path / "in.jsonl")
     args = argparse.Namespace(unit="article", text_field="text", id_field="id", context_field=None)
     predictor = Predictor.from_directory(tiny_model_dir)
-    signature = run_signature([source], args, predictor, "jsonl", [("outlet", pa.string())])
-    assert signature["keep"] == [["outlet", "string"]]
+    signature = run_signature([source], args, predictor, "jsonl", [("outlet", None)])
+    assert signature["keep"] == [["outlet", "text"]]
     assert run_signature([source], args, predictor, "jsonl", [("outlet", pa.large_string())]) != signature
-    assert run_signature([source], args, predictor, "jsonl", [("date", pa.string())]) != signature
+    assert run_signature([source], args, predictor, "jsonl", [("date", None)]) != signature
     assert run_signature([source], args, predictor, "jsonl")["keep"] == []
