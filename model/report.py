@@ -22,6 +22,7 @@ from model.corpus import (
     DEFAULT_MIN_SENTENCES,
     DEFAULT_RESAMPLES,
     FREQUENCIES,
+    UNKNOWN_DATE,
     CorpusTables,
     ReportConfig,
     ReportError,
@@ -51,7 +52,7 @@ def signed(value: float | None) -> str:
 
 
 def interval(low: float | None, high: float | None, formatter=percent) -> str:
-    return "[CI n/a: under 2 articles]" if low is None or high is None else f"[{formatter(low)}, {formatter(high)}]"
+    return "[n/a]" if low is None or high is None else f"[{formatter(low)}, {formatter(high)}]"
 
 
 def svg_open(width: int, height: int, title: str, name: str) -> str:
@@ -63,7 +64,8 @@ def stance_over_time_chart(tables: CorpusTables) -> str:
     """Per group, the share of each stance by period, a band for its interval; hollow points mark small samples."""
     group_column = tables.config.group_column
     groups = [row[group_column] for row in tables.by_group]
-    periods = list(dict.fromkeys(row["period"] for row in tables.by_period))
+    starts = {row["period"]: row["period_start"] for row in tables.by_period}
+    periods = sorted(starts, key=lambda p: (p == UNKNOWN_DATE, starts[p] or "", p))
     panel_w, panel_h, left, top, bottom = 300, 170, 36, 22, 46
     columns = max(1, min(3, len(groups)))
     rows_needed = math.ceil(len(groups) / columns)
@@ -117,7 +119,7 @@ def stance_over_time_chart(tables: CorpusTables) -> str:
         for i, period in enumerate(periods):
             if i % step == 0 or i == len(periods) - 1:
                 parts.append(f'<text x="{x_of(i):.1f}" y="{y0 + top + plot_h + 16}" text-anchor="middle" '
-                             f'font-size="10" fill="#5b6476">{escape(period)}</text>')
+                             f'font-size="10" fill="#5b6476">{"unknown" if period == UNKNOWN_DATE else escape(period)}</text>')
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
@@ -307,7 +309,7 @@ def render_html(tables: CorpusTables, title: str = "StanceFrame corpus report") 
     method = (
         f"Shares count sentences by their predicted label. Net stance = supportive share − skeptical share (−1 to +1). "
         f"Intervals: {round(config.confidence * 100)}% percentile bootstrap, {config.resamples} resamples of whole "
-        f"articles (seed {config.seed}); none with fewer than 2 articles. Groups or periods with fewer than "
+        f"articles (seed {config.seed}); n/a where a cell has fewer than 2 articles (nothing to resample). Groups or periods with fewer than "
         f"{config.min_sentences} sentences are marked (hollow points, highlighted rows), not hidden. Error rows "
         f"are counted, never part of a share. Predictions are a model's, with its errors: see the model card."
     )
