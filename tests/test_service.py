@@ -354,3 +354,7 @@ def test_a_corpus_over_the_sentence_cap_is_a_400_naming_the_cap(client, monkeypa
     response = client.post("/corpus", json={"data": data, "by": "outlet"})
     assert response.status_code == 400
     assert "6 sentences; the corpus view scores at most 3" in response.text
+    from service.schemas import MAX_BODY_BYTES
+
+    too_large = client.post("/corpus", json={"data": "x" * (MAX_BODY_BYTES + 1)})
+    assert too_large.status_code == 413 and "limited to" in too_large.text
