@@ -230,8 +230,9 @@ def build_tables(rows: Iterable[dict], config: ReportConfig) -> CorpusTables:
             models[row["model"]] += 1
         if row.get("error") or row.get("stance") is None:
             errors[(group, period)] += 1
-            errors[(group, ALL_PERIODS)] += 1 if config.time else 0
-            cells.setdefault((group, period), [])
+            if config.time:
+                errors[(group, ALL_PERIODS)] += 1
+            cells.setdefault((group, period), [])  # a group or period whose every row failed is still listed
             continue
         cells[(group, period)].append(row)
     if not total:
@@ -250,7 +251,7 @@ def build_tables(rows: Iterable[dict], config: ReportConfig) -> CorpusTables:
     if len(models) > 1:
         warnings.append(f"The rows were scored by {len(models)} models ({', '.join(sorted(models))}); "
                         "their shares are not comparable.")
-    error_total = sum(n for (group, period), n in errors.items() if period != ALL_PERIODS or not config.time)
+    error_total = sum(n for (_, period), n in errors.items() if period == ALL_PERIODS)
     if error_total:
         warnings.append(f"{error_total} error rows (input units that could not be scored) are counted per cell "
                         "in error_rows and left out of every share.")
@@ -261,8 +262,7 @@ def build_tables(rows: Iterable[dict], config: ReportConfig) -> CorpusTables:
     by_group, by_period = [], []
     for group in groups:
         group_rows = [row for (h, _), v in cells.items() if h == group for row in v]
-        by_group.append(_table_row(config, group, ALL_PERIODS, None, group_rows,
-                                   sum(n for (h, p), n in errors.items() if h == group and p == ALL_PERIODS), model))
+        by_group.append(_table_row(config, group, ALL_PERIODS, None, group_rows, errors[(group, ALL_PERIODS)], model))
         if config.time:
             periods = sorted({p for (h, p) in cells if h == group},
                              key=lambda p: (p == UNKNOWN_DATE, period_start.get(p) or "", p))
