@@ -5,7 +5,10 @@ alternate (without, with, without, with ...) in one process so drift on a shared
 hits both alike, and each is `stanceframe score` end to end (model load included, the
 same for both). Both the wall time and the process's CPU time (every thread's) are
 recorded: on a machine shared with other work the wall time swings by tens of percent from
-run to run, the CPU time much less. `service/bench.py` calls `keep_overhead`;
+run to run, the CPU time less. `io_overhead` isolates what --keep adds (reading the kept
+columns, copying them onto the rows, writing them) with a stand-in predictor that costs
+nothing, so that extra cost is measured without the model's noise and set against the
+model runs' time. `service/bench.py` calls `keep_overhead`;
 `python -m service.bench_keep` runs it alone. A script, not a test: it prints numbers.
 """
 
@@ -39,6 +42,48 @@ def write_corpus(sentences: list[str], path: Path) -> Path:
     return path
 
 
+class FreePredictor:
+    """Batch scoring's view of a predictor, answering instantly: what is left is reading, row-making and writing."""
+
+    backend = "none"
+
+    def __init__(self, model_dir: str):
+        from model.schema import Prediction
+
+        self.model_dir, self.model_tag = Path(model_dir), "stanceframe:io-only"
+        self.answer = Prediction(stance="neutral", frame="other", stance_scores={"supportive": 0.1, "skeptical": 0.1,
+                                 "neutral": 0.8}, frame_scores={"other": 1.0}, low_confidence=False, truncated=False)
+
+    def contexts_of(self, texts):
+        return None
+
+    def predict(self, texts, contexts=None):
+        return [self.answer] * len(texts)
+
+
+def io_overhead(model_ref: str, source: Path, folder: Path, output_format: str, repeats: int) -> dict:
+    """Median seconds of a scoring run without the model, without and with --keep, interleaved."""
+    import argparse
+
+    from model.batch_io import Fields, expand_inputs, kept_columns
+    from model.score import score_to_file
+
+    files = expand_inputs([source])
+    predictor = FreePredictor(model_ref)
+    seconds: dict[str, list[float]] = {"without": [], "with": []}
+    for repeat in range(repeats):
+        for variant in ("without", "with"):
+            output = folder / f"io-{variant}-{repeat}.{output_format}"
+            keep = KEPT.split(",") if variant == "with" else []
+            args = argparse.Namespace(unit="sentence", text_field="text", id_field="id", context_field=None,
+                                      output=str(output), overwrite=False, resume=False, chunk_sentences=1024)
+            started = time.perf_counter()
+            score_to_file(files, args, predictor, output_format, kept_columns(files, Fields(), keep, False))
+            seconds[variant].append(time.perf_counter() - started)
+            output.unlink()
+    return {variant: statistics.median(values) for variant, values in seconds.items()}
+
+
 def keep_overhead(model_ref: str, backend: str, sentences: list[str], repeats: int = 3,
                   formats: tuple[str, ...] = ("jsonl", "parquet")) -> dict:
     """Seconds per run with and without `--keep outlet,date,url`, per output format, and their ratio."""
@@ -67,6 +112,16 @@ def keep_overhead(model_ref: str, backend: str, sentences: list[str], repeats: i
                         raise RuntimeError(f"stanceframe score exited {status}")
                     output.unlink()
             report[output_format] = {"target": "< 1.05"}
+            io = io_overhead(model_ref, source, Path(folder), output_format, max(5, repeats))
+            model_run = statistics.median(wall["without"])
+            report[output_format]["without_model"] = {
+                "median_seconds": {variant: round(value, 3) for variant, value in io.items()},
+                "keep_adds_seconds": round(io["with"] - io["without"], 3),
+                "share_of_a_model_run": round((io["with"] - io["without"]) / model_run, 4),
+            }
+            print(f"--keep {KEPT} ({output_format}) without the model: {io['without']:.2f} s without, {io['with']:.2f} s "
+                  f"with: {io['with'] - io['without']:+.2f} s = {100 * (io['with'] - io['without']) / model_run:+.1f}% "
+                  f"of a {model_run:.1f} s model run", flush=True)
             for clock, seconds in (("wall", wall), ("cpu", cpu)):
                 median = {variant: statistics.median(values) for variant, values in seconds.items()}
                 report[output_format][clock] = {
