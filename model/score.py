@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import datetime
 import itertools
 import json
 import logging
@@ -28,7 +30,7 @@ import sys
 import time
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,7 @@ from model.batch_io import (
     check_columns,
     count_units,
     expand_inputs,
+    kept_columns,
     read_units,
 )
 from model.encoding import article_contexts
@@ -109,17 +112,41 @@ def _arrow_type(field, scores_as_json: bool):
     return {int: pa.int64(), bool: pa.bool_(), float: pa.float64()}[base]
 
 
-def arrow_schema(scores_as_json: bool, row_model: type[ScoredRow] = ScoredRow):
-    """Output columns, in order, from `model.schema.ScoredRow` (scores as structs, or JSON text for CSV)."""
+def arrow_schema(scores_as_json: bool, row_model: type[ScoredRow] = ScoredRow,
+                 kept: Sequence[tuple[str, object]] = ()):
+    """Output columns, in order, from `row_model` (scores as structs, or JSON text for CSV), then the kept input
+    columns (`kept`: name and Arrow type, None for text, from `model.batch_io.kept_columns`; text in CSV)."""
     import pyarrow as pa
 
-    return pa.schema([(name, _arrow_type(field, scores_as_json)) for name, field in row_model.model_fields.items()])
+    return pa.schema(
+        [(name, _arrow_type(field, scores_as_json)) for name, field in row_model.model_fields.items()]
+        + [(name, arrow_type if arrow_type is not None and not scores_as_json else pa.string())
+           for name, arrow_type in kept]
+    )
 
 
-def write_part(
-    rows: list[dict], path: Path, output_format: str, with_header: bool, row_model: type[ScoredRow] = ScoredRow
-) -> None:
-    """Write one chunk's rows to `path` atomically and durably."""
+def json_value(value: object) -> object:
+    """A kept value JSON cannot hold as it is (dates and times from Parquet, decimals, bytes), as text."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def as_text(value: object) -> str | None:
+    """A kept value for a string column: strings as they are, dates in ISO format, anything else as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return json.dumps(value, ensure_ascii=False, default=json_value)
+
+
+
+def write_part(rows: list[dict], path: Path, output_format: str, with_header: bool,
+               row_model: type[ScoredRow] = ScoredRow, kept: Sequence[tuple[str, object]] = ()) -> None:
+    """Write one chunk's rows to `path` atomically and durably (`kept`: the kept columns, as for `arrow_schema`)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
@@ -127,17 +154,23 @@ def write_part(
     temporary = path.with_suffix(path.suffix + ".tmp")
     if output_format == "jsonl":
         with temporary.open("w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            handle.writelines(json.dumps(row, ensure_ascii=False, default=json_value) + "\n" for row in rows)
     else:
         as_json = output_format == "csv"
         if as_json:
-            as_text = json_columns(row_model)
+            json_text = json_columns(row_model)
             rows = [
-                {**row, **{k: (json.dumps(row[k], ensure_ascii=False) if row[k] is not None else None) for k in as_text},
-                 **{k: neutralized(row[k]) for k in CSV_TEXT_COLUMNS}}
+                {**row, **{k: (json.dumps(row[k], ensure_ascii=False) if row[k] is not None else None)
+                           for k in json_text},
+                 **{k: neutralized(row[k]) for k in CSV_TEXT_COLUMNS},
+                 **{k: neutralized(as_text(row.get(k))) for k, _ in kept}}
                 for row in rows
             ]
-        table = pa.Table.from_pylist(rows, schema=arrow_schema(as_json, row_model))
+        elif kept:
+            text_columns = [name for name, arrow_type in kept if arrow_type is None]
+            if text_columns:
+                rows = [{**row, **{k: as_text(row.get(k)) for k in text_columns}} for row in rows]
+        table = pa.Table.from_pylist(rows, schema=arrow_schema(as_json, row_model, kept))
         if output_format == "csv":
             pa_csv.write_csv(table, temporary, write_options=pa_csv.WriteOptions(include_header=with_header))
         else:
@@ -167,15 +200,14 @@ def replace_durably(temporary: Path, target: Path) -> None:
     fsync_folder(target.parent)
 
 
-def join_parts(
-    parts: list[Path], output: Path, output_format: str, row_model: type[ScoredRow] = ScoredRow
-) -> None:
+def join_parts(parts: list[Path], output: Path, output_format: str, row_model: type[ScoredRow] = ScoredRow,
+               kept: Sequence[tuple[str, object]] = ()) -> None:
     """Concatenate the part files, in order, into `output` (atomically and durably)."""
     import pyarrow.parquet as pq
 
     temporary = output.with_name(output.name + ".tmp")
     if output_format == "parquet":
-        with pq.ParquetWriter(temporary, arrow_schema(scores_as_json=False, row_model=row_model)) as writer:
+        with pq.ParquetWriter(temporary, arrow_schema(False, row_model, kept)) as writer:
             for part in parts:
                 writer.write_table(pq.read_table(part))
     else:
@@ -187,16 +219,18 @@ def join_parts(
 
 
 def error_row(unit: InputUnit, model_tag: str, row_model: type[ScoredRow] = ScoredRow) -> dict:
-    return {name: None for name in row_model.model_fields} | {"id": unit.id, "model": model_tag, "error": unit.error}
+    return ({name: None for name in row_model.model_fields} | {"id": unit.id, "model": model_tag, "error": unit.error}
+            | unit.metadata)
 
 
 def scored_row(unit_id: str, index: int, start: int, end: int, text: str, prediction, model_tag: str,
-               row_model: type[ScoredRow] = ScoredRow) -> dict:
-    """The output row of one scored sentence (`prediction`: a `Prediction` or its field mapping)."""
+               row_model: type[ScoredRow] = ScoredRow, metadata: dict | None = None) -> dict:
+    """The output row of one scored sentence (`prediction`: a `Prediction` or its field mapping), then its unit's
+    kept columns (`metadata`)."""
     return row_model.model_construct(
         id=unit_id, sentence=index, start=start, end=end, text=text, **dict(prediction),
         model=model_tag, error=None,
-    ).model_dump()
+    ).model_dump() | (metadata or {})
 
 
 @dataclass
@@ -216,7 +250,7 @@ def segment_unit(unit: InputUnit, unit_kind: str, context_mode: str) -> Segmente
         return SegmentedUnit(unit, [(0, len(unit.text), unit.text)], [unit.context])
     sentences = [(s.start, s.end, s.text) for s in split_sentences(unit.text)]
     if not sentences:
-        return SegmentedUnit(InputUnit(unit.id, None, "empty text: no sentence found"), [], [])
+        return SegmentedUnit(dataclasses.replace(unit, text=None, error="empty text: no sentence found"), [], [])
     texts = [text for _, _, text in sentences]
     contexts = article_contexts(texts, context_mode) if context_mode != "none" else [""] * len(texts)
     return SegmentedUnit(unit, sentences, contexts)
@@ -249,7 +283,7 @@ def score_chunk(units: list[InputUnit], predictor, unit_kind: str, neighbours: i
             continue
         for index, (start, end, text) in enumerate(item.sentences):
             rows.append(scored_row(item.unit.id, index, start, end, text, next(predictions), predictor.model_tag,
-                                   row_model))
+                                   row_model, item.unit.metadata))
     return rows, failed
 
 
@@ -288,12 +322,13 @@ class RunState:
         return cls(**json.loads(path.read_text())) if path.is_file() else None
 
 
-def run_signature(files: list[Path], args, model_tag: str, backend: str, model_dir: Path, output_format: str) -> dict:
+def run_signature(files: list[Path], args, model_tag: str, backend: str, model_dir: Path, output_format: str,
+                  kept: Sequence[tuple[str, object]] = ()) -> dict:
     """What makes two runs the same run: inputs, options and model (a checkpoint resumes only its own run)."""
     return {
         "inputs": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
         "unit": args.unit, "text_field": args.text_field, "id_field": args.id_field,
-        "context_field": args.context_field,
+        "context_field": args.context_field, "keep": [[name, str(arrow_type or "text")] for name, arrow_type in kept],
         "format": output_format, "model": model_tag, "backend": backend,
         # The content, not just the name: a model retrained into the same folder is another model.
         "model_sha256": model_fingerprint(model_dir),
@@ -326,7 +361,7 @@ def score_to_stdout(units: Iterator[InputUnit], predictor, unit_kind: str, neigh
     done = sentences = failed = 0
     for chunk in chunks(units, unit_kind, CHUNK_SENTENCES):
         rows, chunk_failed = score_chunk(chunk, predictor, unit_kind, neighbours)
-        sys.stdout.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        sys.stdout.writelines(json.dumps(row, ensure_ascii=False, default=json_value) + "\n" for row in rows)
         sys.stdout.flush()
         done += len(chunk)
         failed += chunk_failed
@@ -360,18 +395,19 @@ def locked(folder: Path, lock_name: str = LOCK_FILE):
         yield
 
 
-def score_to_file(files, args, predictor, output_format: str) -> RunState:
+def score_to_file(files, args, predictor, output_format: str, kept: Sequence[tuple[str, object]] = ()) -> RunState:
     output = Path(args.output)
     partial = output.with_name(output.name + ".partial")
     check_output(files, output, partial, args)
-    signature = run_signature(files, args, predictor.model_tag, predictor.backend, predictor.model_dir, output_format)
+    signature = run_signature(files, args, predictor.model_tag, predictor.backend, predictor.model_dir, output_format,
+                              kept)
     with locked(partial):
         state = start_or_resume(partial, signature, args)
-        run_chunks(files, args, predictor, output_format, partial, state)
+        run_chunks(files, args, predictor, output_format, partial, state, kept)
     output.parent.mkdir(parents=True, exist_ok=True)
     suffix = f".{output_format}"
     join_parts([partial / f"part-{i:06d}{suffix}" for i in range(state.parts)], output, output_format,
-               row_model_of(args.neighbours))
+               row_model_of(args.neighbours), kept)
     shutil.rmtree(partial)
     return state
 
@@ -401,9 +437,10 @@ def start_or_resume(partial: Path, signature: dict, args) -> RunState:
     return state
 
 
-def run_chunks(files, args, predictor, output_format: str, partial: Path, state: RunState) -> None:
+def run_chunks(files, args, predictor, output_format: str, partial: Path, state: RunState,
+               kept: Sequence[tuple[str, object]] = ()) -> None:
     suffix = f".{output_format}"
-    units = read_units(files, fields_of(args))
+    units = read_units(files, fields_of(args, kept))
     skipped = sum(1 for _ in itertools.islice(units, state.units_done))
     if skipped < state.units_done:
         raise InputError(
@@ -415,7 +452,7 @@ def run_chunks(files, args, predictor, output_format: str, partial: Path, state:
         for chunk in chunks(units, args.unit, args.chunk_sentences):
             rows, chunk_failed = score_chunk(chunk, predictor, args.unit, args.neighbours)
             write_part(rows, partial / f"part-{state.parts:06d}{suffix}", output_format, with_header=state.parts == 0,
-                       row_model=row_model_of(args.neighbours))
+                       row_model=row_model_of(args.neighbours), kept=kept)
             state.parts += 1
             state.units_done += len(chunk)
             state.failed += chunk_failed
@@ -426,8 +463,17 @@ def run_chunks(files, args, predictor, output_format: str, partial: Path, state:
             progress.set_postfix(sentences_per_s=f"{(state.sentences - sentences_before) / elapsed:.0f}")
 
 
-def fields_of(args) -> Fields:
-    return Fields(text=args.text_field, id=args.id_field, context=args.context_field)
+def fields_of(args, kept: Sequence[tuple[str, object]] = ()) -> Fields:
+    return Fields(text=args.text_field, id=args.id_field, context=args.context_field,
+                  keep=tuple(name for name, _ in kept))
+
+
+def keep_option(value: str) -> list[str]:
+    """--keep's comma-separated column names."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas, found {value!r}")
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -440,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  stanceframe score sentences.jsonl --unit sentence --id-field id --output out.parquet\n"
             "  stanceframe score sentences.jsonl --unit sentence --neighbours 5 --output why.jsonl\n"
             "  stanceframe score shards/ --unit sentence --engine ray --output scored/\n"
+            "  stanceframe score articles.jsonl --keep outlet,date,url --output scored.parquet\n"
+            "  stanceframe score training/data/seeds --keep-all --output seeds.jsonl   (from seeds/metadata.csv)\n"
             "An interrupted run (Ctrl-C, kill -9) continues with the same command plus --resume."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -457,6 +505,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--context-field", default=None,
                         help="With --unit sentence: column with each sentence's context (the article's headline and "
                              "previous sentence), read by models trained with context (see /model_info).")
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument("--keep", type=keep_option, action="extend", default=[], metavar="COLUMNS",
+                      help="Copy these input columns (comma-separated, e.g. outlet,date,url) onto every output row, "
+                           "after the score columns. For .txt inputs they come from metadata.csv in the file's "
+                           "folder (an id column with the file name, then one column per field).")
+    keep.add_argument("--keep-all", action="store_true",
+                      help="Copy every input column except the id and text columns (JSONL: the keys of its first "
+                           "1,000 rows).")
     parser.add_argument("--format", choices=FORMATS, help="Output format (default: from the OUT extension).")
     parser.add_argument("--model", default=None, help="Store tag or model folder (default: stanceframe:latest).")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -497,8 +553,9 @@ def score_on_ray(args) -> int:
 
     if args.output == "-" or args.format not in (None, "parquet"):
         raise InputError("--engine ray writes a folder of Parquet parts; give --output FOLDER (and no other --format).")
-    if args.neighbours:
-        raise InputError("--neighbours is not available with --engine ray yet; score with the local engine.")
+    if args.neighbours or args.keep or args.keep_all:
+        raise InputError("--neighbours, --keep and --keep-all are not available with --engine ray yet; score with "
+                         "the local engine.")
     if args.shard_units < 1 or (args.actors is not None and args.actors < 1):
         raise InputError(f"--shard-units and --actors must be at least 1, found {args.shard_units} and {args.actors}.")
     try:
@@ -548,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError("Output to stdout (-) is JSONL only and cannot be resumed; give an output file.")
         files = expand_inputs(args.inputs)
         check_columns(files, fields_of(args))
+        if len(set(args.keep)) != len(args.keep):
+            raise InputError(f"--keep names a column more than once: {args.keep}.")
+        kept = kept_columns(files, fields_of(args), args.keep, args.keep_all)
         predictor = Predictor.load(args.model, batch_size=args.batch_size, backend=args.backend)
         logger.info("Scoring with %s on the %s backend", predictor.model_tag, predictor.backend)
         if args.neighbours:
@@ -558,10 +618,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise InputError(f"--neighbours {args.neighbours}: {reason}")
         if args.output == "-":
             units, sentences, failed = score_to_stdout(
-                read_units(files, fields_of(args)), predictor, args.unit, args.neighbours
+                read_units(files, fields_of(args, kept)), predictor, args.unit, args.neighbours
             )
         else:
-            state = score_to_file(files, args, predictor, output_format)
+            state = score_to_file(files, args, predictor, output_format, kept)
             units, sentences, failed = state.units_done, state.sentences, state.failed
     except (InputError, ModelNotFoundError, MissingOnnxError, LabelSchemaError) as error:
         logger.error("%s", error)

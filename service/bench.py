@@ -277,6 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         throughput[name] = step()
         print(f"{name:24s} {throughput[name]:8.1f} sentences/s", flush=True)
     report["sentences_per_s"] = throughput
+
+    # Issue #15: what `stanceframe score --keep outlet,date,url` costs (target: under 5% more time).
+    from service.bench_keep import keep_overhead
+
+    logger.info("Measuring the cost of --keep")
+    report["keep_overhead"] = keep_overhead(str(model_dir), "auto", sentences)
+    # End of issue #15's block.
+
     report["speedup_vs_pipeline"] = {k: round(v / throughput["a_pipeline_fp32"], 2) for k, v in throughput.items()}
     report["int8_vs_fp32"] = int8_check(model_dir)
     report["default_backend"] = resolve_backend(model_dir, "auto")

@@ -51,8 +51,9 @@ SERVICE_DESCRIPTION = (
     "policy frame of news sentences, with calibrated probabilities. POST /classify labels sentences "
     "(each optionally with its context); POST /analyze segments an article, labels every sentence "
     "in context and summarizes the article; POST /explain labels sentences with their most similar "
-    "labeled training sentences and, when asked, each word's part in the stance; GET /model_info "
-    "names the model, its labels and limits."
+    "labeled training sentences and, when asked, each word's part in the stance; POST /corpus scores a JSONL "
+    "or CSV of articles and reports stance and frames by group (e.g. outlet) and period with bootstrap "
+    "intervals; GET /model_info names the model, its labels and limits."
 )
 
 

@@ -5,18 +5,22 @@ deployment can change them without a code change:
 STANCEFRAME_MAX_SENTENCES (per /classify or /explain request), STANCEFRAME_MAX_SENTENCE_CHARS,
 STANCEFRAME_MAX_ARTICLE_CHARS and STANCEFRAME_MAX_ARTICLE_SENTENCES (per /analyze
 request), STANCEFRAME_MAX_ATTRIBUTION_SENTENCES (per /explain request with attributions),
-STANCEFRAME_MAX_BODY_BYTES (per request body, checked before parsing).
+STANCEFRAME_MAX_BODY_BYTES (per request body, checked before parsing),
+STANCEFRAME_MAX_METADATA_BYTES (the /analyze metadata, as JSON) and
+STANCEFRAME_MAX_CORPUS_SENTENCES (per /corpus upload).
 """
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from bentoml.validators import ContentType
 from pydantic import AfterValidator, BaseModel, Field
 
 from model.labels import FRAME_LABELS, STANCE_LABELS
+from model.corpus import DEFAULT_MIN_SENTENCES, FREQUENCIES
 from model.neighbours import MAX_NEIGHBOURS
 from model.schema import EXAMPLE_TAG, ArticleAnalysis, Explanation, Prediction
 from model.segment import VISIBLE_PATTERN, has_visible_text
@@ -31,6 +35,11 @@ MAX_BODY_BYTES = int(os.environ.get("STANCEFRAME_MAX_BODY_BYTES", str(2 << 20)))
 # Word attributions run each sentence once per word: a few sentences per request.
 MAX_ATTRIBUTION_SENTENCES = int(os.environ.get("STANCEFRAME_MAX_ATTRIBUTION_SENTENCES", "4"))
 DEFAULT_NEIGHBOURS = 5
+# An /analyze request's metadata, serialized as compact JSON: room for an outlet, a date, a URL, a title and tags.
+MAX_METADATA_BYTES = int(os.environ.get("STANCEFRAME_MAX_METADATA_BYTES", "16384"))
+# Sentences of one /corpus upload (its bytes are capped by STANCEFRAME_MAX_BODY_BYTES before parsing):
+# about 10 s of the service's bulk throughput, well inside the 60 s request time limit.
+MAX_CORPUS_SENTENCES = int(os.environ.get("STANCEFRAME_MAX_CORPUS_SENTENCES", "2000"))
 
 EXAMPLE_SENTENCE = "China will continue to play a constructive role for a ceasefire to stop the war."
 EXAMPLE_ARTICLE = (
@@ -104,6 +113,72 @@ ArticleText = Annotated[
 ]
 
 
+def small_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is limited to {MAX_METADATA_BYTES} bytes as JSON; send the fields that identify "
+                         "the article (outlet, date, url ...) and keep the rest on your side")
+    return value
+
+
+Metadata = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description=f"Any JSON object about the article (outlet, date, url ...), at most {MAX_METADATA_BYTES} bytes "
+        "as JSON; it comes back unchanged in the response's `metadata`.",
+        examples=[{"outlet": "Harbor Ledger", "date": "2023-03-21", "url": "https://harbor-ledger.example/xi"}],
+    ),
+    AfterValidator(small_metadata),
+]
+
+
+class AnalyzeResponse(ArticleAnalysis):
+    """The article's analysis and the request's metadata, unchanged."""
+
+    metadata: dict[str, Any] | None = Field(
+        None, description="The request's `metadata`, unchanged (null when none was sent).",
+        examples=[{"outlet": "Harbor Ledger", "date": "2023-03-21"}],
+    )
+
+
+EXAMPLE_CORPUS = (
+    '{"id": "a1", "outlet": "Harbor Ledger", "date": "2023-02-24", "text": "Beijing offers a plan. Critics doubt it."}\n'
+    '{"id": "a2", "outlet": "Meridian Brief", "date": "2023-03-01", "text": "China published a paper on the war."}\n'
+)
+CorpusData = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=MAX_BODY_BYTES,
+        description="The articles, one per JSONL line or CSV record, with a text column, an id column and the columns "
+        f"to group by; at most {MAX_CORPUS_SENTENCES} sentences in all (STANCEFRAME_MAX_CORPUS_SENTENCES) and "
+        f"{MAX_BODY_BYTES} bytes per request.",
+        examples=[EXAMPLE_CORPUS],
+        json_schema_extra=NOT_BLANK_SCHEMA,
+    ),
+    AfterValidator(not_blank),
+]
+ColumnName = Annotated[str, Field(min_length=1, max_length=200, description="A column of the upload.")]
+CorpusFormat = Annotated[Literal["jsonl", "csv"], Field(description="How `data` is written.", examples=["jsonl"])]
+Frequency = Annotated[Literal[FREQUENCIES], Field(description="Period of `time`.", examples=["month"])]
+MinSentences = Annotated[int, Field(ge=1, le=100_000, description="Groups and periods with fewer sentences are marked.",
+                                    examples=[DEFAULT_MIN_SENTENCES])]
+
+
+class CorpusReport(BaseModel):
+    """Stance and frames of the uploaded articles by group and period, with bootstrap intervals, charts and the report."""
+
+    by_group: list[dict[str, Any]] = Field(description="One row per group (all periods): counts, shares with "
+                                           "`_low`/`_high` interval bounds, net stance, small_sample, model.")
+    by_period: list[dict[str, Any]] = Field(description="One row per group and period, the same columns.")
+    top_sentences: list[dict[str, Any]] = Field(description="The most confident supportive and skeptical sentences per group.")
+    models: list[str] = Field(description="Tags of the models that scored the rows.", examples=[[EXAMPLE_TAG]])
+    warnings: list[str] = Field(description="What the reader must know: unknown dates, error rows.")
+    charts: dict[str, str] = Field(description="The report's charts as SVG documents: stance_over_time, net_stance, frame_mix.")
+    report_html: str = Field(description="The whole report as one self-contained HTML file.")
+    sentences: int = Field(description="Sentences scored.", examples=[93])
+    articles: int = Field(description="Articles with at least one scored sentence.", examples=[14])
+    error_rows: int = Field(description="Input rows that could not be scored (counted, not in any share).", examples=[0])
+
+
 # The media type is declared because otherwise BentoML derives it from the output's JSON
 # schema on every response: a third of the server's CPU under single-sentence load.
 ClassifyResponse = Annotated[list[Prediction], ContentType("application/json")]
@@ -125,7 +200,6 @@ AttributionsWanted = Annotated[
         examples=[True],
     ),
 ]
-AnalyzeResponse = ArticleAnalysis
 
 
 class ModelInfo(BaseModel):

@@ -33,13 +33,22 @@ from service.schemas import (
     MAX_ARTICLE_SENTENCES,
     MAX_ATTRIBUTION_SENTENCES,
     MAX_BODY_BYTES,
+    MAX_CORPUS_SENTENCES,
+    MAX_METADATA_BYTES,
     MAX_SENTENCE_CHARS,
     MAX_SENTENCES,
     AnalyzeResponse,
     ArticleText,
     AttributionsWanted,
     ClassifyResponse,
+    ColumnName,
+    CorpusData,
+    CorpusFormat,
+    CorpusReport,
     ExplainResponse,
+    Frequency,
+    Metadata,
+    MinSentences,
     ModelInfo,
     NeighbourCount,
     SentenceList,
@@ -76,6 +85,8 @@ LIMITS = {
     "max_article_sentences": MAX_ARTICLE_SENTENCES,
     "max_attribution_sentences": MAX_ATTRIBUTION_SENTENCES,
     "max_body_bytes": MAX_BODY_BYTES,
+    "max_metadata_bytes": MAX_METADATA_BYTES,
+    "max_corpus_sentences": MAX_CORPUS_SENTENCES,
     "body_seconds": BODY_SECONDS,
     "max_in_flight_per_worker": MAX_IN_FLIGHT,
     "timeout_seconds": TIMEOUT_SECONDS,
@@ -173,8 +184,8 @@ class StanceFrame:
         return predictions
 
     @bentoml.api
-    async def analyze(self, text: ArticleText) -> AnalyzeResponse:
-        """Split an article into sentences, label each one in context and summarize the article."""
+    async def analyze(self, text: ArticleText, metadata: Metadata = None) -> AnalyzeResponse:
+        """Split an article into sentences, label each one in context and summarize the article (metadata is echoed)."""
         predictor = self._ready_predictor()
         try:
             # Segmentation off the event loop: a 100,000-character article takes a while.
@@ -182,7 +193,34 @@ class StanceFrame:
         except ArticleTooLong as error:
             raise invalid_field("text", "too_many_sentences", str(error)) from error
         predictions = await self.scheduler.predict([s.text for s in segments], contexts, deadline())
-        return predictor.analysis_of(segments, predictions)
+        analysis = predictor.analysis_of(segments, predictions)
+        return AnalyzeResponse(**dict(analysis), metadata=metadata)
+
+    @bentoml.api
+    async def corpus(
+        self, data: CorpusData, format: CorpusFormat = "jsonl", by: ColumnName | None = None,
+        time: ColumnName | None = None, freq: Frequency = "week", min_sentences: MinSentences = 30,
+        text_field: ColumnName = "text", id_field: ColumnName = "id",
+    ) -> CorpusReport:
+        """Score a JSONL or CSV of articles and report stance and frames by group (e.g. outlet) and period, with intervals."""
+        from model.batch_io import Fields, InputError
+        from model.corpus import ReportConfig, ReportError
+        from service.corpus_view import CorpusTooLarge, ScheduledPredictor, corpus_report, scored_rows
+
+        predictor = self._ready_predictor()
+        try:
+            config = ReportConfig(by=by, time=time, freq=freq, min_sentences=min_sentences)
+            scheduled = ScheduledPredictor(predictor, self.scheduler, asyncio.get_running_loop(), deadline(),
+                                           MAX_CORPUS_SENTENCES)
+            rows = await asyncio.to_thread(scored_rows, data, format, Fields(text_field, id_field), config, scheduled,
+                                           config.url_column)
+            # Bootstrap and rendering off the event loop too: interactive requests keep flowing.
+            return CorpusReport(**await asyncio.to_thread(corpus_report, rows, config))
+        except (InputError, ReportError, CorpusTooLarge) as error:
+            raise ValidationError.from_exception_data(
+                "Input",
+                [InitErrorDetails(type=PydanticCustomError("unusable_corpus", str(error)), loc=("data",), input="")],
+            ) from error
 
     @bentoml.api
     async def explain(
@@ -249,7 +287,7 @@ def deadline() -> float:
 
 
 StanceFrame.add_asgi_middleware(
-    RequestGuard, api_paths=("/classify", "/analyze", "/explain", "/model_info"), max_body_bytes=MAX_BODY_BYTES,
+    RequestGuard, api_paths=("/classify", "/analyze", "/explain", "/corpus", "/model_info"), max_body_bytes=MAX_BODY_BYTES,
     body_seconds=BODY_SECONDS, limits=LIMITS,
 )
 StanceFrame.mount_asgi_app(ui_app, path="/ui")

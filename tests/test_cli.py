@@ -7,7 +7,7 @@ import pytest
 from training.cli import main
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "score"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "score", "report"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -18,7 +18,7 @@ def test_every_command_has_help(command, capsys):
 def test_top_level_help_lists_the_commands(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in ("train", "evaluate", "score"))
+    assert all(name in out for name in ("train", "evaluate", "score", "report"))
 
 
 def test_no_command_is_a_usage_error(capsys):

@@ -40,5 +40,7 @@ def test_the_predictor_returns_the_schema_models(tiny_predictor):
 def test_the_service_answers_with_the_schema_models():
     from service.schemas import AnalyzeResponse, ClassifyResponse
 
-    assert AnalyzeResponse is ArticleAnalysis
+    # The article's analysis as the predictor makes it, plus the request's metadata echoed back.
+    assert issubclass(AnalyzeResponse, ArticleAnalysis)
+    assert set(AnalyzeResponse.model_fields) - set(ArticleAnalysis.model_fields) == {"metadata"}
     assert typing.get_args(ClassifyResponse)[0] == list[Prediction]

@@ -374,3 +374,126 @@ def test_ray_shards_are_table_files_and_groups_of_articles_in_input_order(tmp_pa
         ["1.txt", "2.txt"], ["3.txt"], ["t.jsonl"], ["4.txt"], ["u.parquet"]
     ]
     assert [shard.index for shard in shards] == list(range(5))
+
+
+ARTICLE_ROWS = [
+    {"id": "a1", "text": "China offered a plan. Critics doubted it.", "outlet": "Harbor Ledger", "date": "2023-02-24",
+     "url": "https://harbor-ledger.example/a1"},
+    {"id": "a2", "text": "   ", "outlet": "Meridian Brief", "date": "2023-03-01", "url": None},
+    {"id": "a3", "text": "=1+2 is no plan, the editor wrote.", "outlet": "=cmd", "date": "2023-03-02",
+     "url": "https://meridian.example/a3"},
+]
+
+
+def write_input(rows: list[dict], path: Path) -> Path:
+    if path.suffix == ".jsonl":
+        return write_jsonl(path, rows)
+    table = pa.Table.from_pylist(rows)
+    pa_csv.write_csv(table, path) if path.suffix == ".csv" else pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize("input_format", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("output_format", ["jsonl", "csv", "parquet"])
+def test_kept_columns_reach_every_row_in_every_format_error_rows_too(tiny_model_dir, tmp_path, input_format,
+                                                                     output_format):
+    source = write_input(ARTICLE_ROWS, tmp_path / f"in.{input_format}")
+    output = tmp_path / f"out.{output_format}"
+    assert score(tiny_model_dir, source, "--keep", "outlet,date", "--keep", "url", "--output", output) == 0
+    rows = read_output(output)
+    by_id = {row["id"]: row for row in ARTICLE_ROWS}
+    assert [row["id"] for row in rows] == ["a1", "a1", "a2", "a3"]
+    assert rows[2]["error"].startswith("empty text")
+    names = pq.read_schema(output).names if output_format == "parquet" else list(rows[0])
+    assert names[-3:] == ["outlet", "date", "url"]
+    # CSV has no null (an empty cell is read back as an empty string) and pyarrow reads dates as dates.
+    as_csv = "csv" in (input_format, output_format)
+    cell = (lambda value: "" if value is None else str(value)) if as_csv else (lambda value: value)
+    for row in rows:
+        expected = by_id[row["id"]]
+        outlet = "'=cmd" if output_format == "csv" and row["id"] == "a3" else expected["outlet"]
+        assert tuple(map(cell, (row["outlet"], row["date"], row["url"]))) == tuple(
+            map(cell, (outlet, expected["date"], expected["url"])))
+
+
+def test_kept_values_keep_their_types_where_the_formats_allow(tiny_model_dir, tmp_path):
+    import datetime
+
+    rows = [{"id": "a1", "text": "China offered a plan.", "day": datetime.date(2023, 2, 24), "year": 2023,
+             "tags": ["plan", "china"]}]
+    parquet_source = write_input(rows, tmp_path / "in.parquet")
+    assert score(tiny_model_dir, parquet_source, "--keep-all", "--output", tmp_path / "out.parquet") == 0
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.schema.field("day").type == pa.date32() and table.schema.field("year").type == pa.int64()
+    assert table.to_pylist()[0]["tags"] == ["plan", "china"]
+    assert score(tiny_model_dir, parquet_source, "--keep-all", "--output", tmp_path / "out.jsonl") == 0
+    assert {k: read_jsonl(tmp_path / "out.jsonl")[0][k] for k in ("day", "year", "tags")} == {
+        "day": "2023-02-24", "year": 2023, "tags": ["plan", "china"]}
+    assert score(tiny_model_dir, parquet_source, "--keep-all", "--output", tmp_path / "out.csv") == 0
+    cells = pa_csv.read_csv(tmp_path / "out.csv", convert_options=pa_csv.ConvertOptions(
+        column_types={"day": pa.string(), "year": pa.string(), "tags": pa.string()})).to_pylist()[0]
+    assert (cells["day"], cells["year"], json.loads(cells["tags"])) == ("2023-02-24", "2023", ["plan", "china"])
+
+    # JSONL keeps JSON's types; a JSONL value in Parquet output is text (JSON for non-strings).
+    jsonl_source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a1", "text": "China offered a plan.", "year": 2023,
+                                                        "outlet": "X"}, {"id": "a2", "text": "Talks.", "year": None}])
+    assert score(tiny_model_dir, jsonl_source, "--keep-all", "--output", tmp_path / "j.jsonl") == 0
+    assert [(r["year"], r["outlet"]) for r in read_jsonl(tmp_path / "j.jsonl")] == [(2023, "X"), (None, None)]
+    assert score(tiny_model_dir, jsonl_source, "--keep-all", "--output", tmp_path / "j.parquet") == 0
+    assert [(r["year"], r["outlet"]) for r in pq.read_table(tmp_path / "j.parquet").to_pylist()] == [
+        ("2023", "X"), (None, None)]
+
+
+def test_keep_all_keeps_every_column_but_id_and_text_and_txt_inputs_read_their_folders_metadata(tiny_model_dir, tmp_path):
+    source = write_input(ARTICLE_ROWS, tmp_path / "in.csv")
+    assert score(tiny_model_dir, source, "--keep-all", "--output", tmp_path / "out.jsonl") == 0
+    assert list(read_jsonl(tmp_path / "out.jsonl")[0])[-3:] == ["outlet", "date", "url"]
+
+    assert score(tiny_model_dir, PROJECT_DIR / "training/data/seeds", "--keep", "outlet,date",
+                 "--output", tmp_path / "seeds.parquet") == 0
+    rows = pq.read_table(tmp_path / "seeds.parquet").to_pylist()
+    assert {(r["outlet"], r["date"]) for r in rows} == {("seed wire reports", "2023-03-17")}
+    assert {r["id"] for r in rows} == {p.name for p in SEED_ARTICLES}
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "one.txt").write_text("China offered a plan.", encoding="utf-8")
+    (folder / "two.txt").write_text("   ", encoding="utf-8")
+    (folder / "metadata.csv").write_text("id,outlet\none.txt,X\ntwo.txt,Y\n", encoding="utf-8")
+    assert score(tiny_model_dir, folder, "--keep-all", "--output", tmp_path / "txt.jsonl") == 0
+    assert [(r["id"], r["outlet"], r["error"] is None) for r in read_jsonl(tmp_path / "txt.jsonl")] == [
+        ("one.txt", "X", True), ("two.txt", "Y", False)]
+
+
+def test_kept_columns_that_are_missing_or_clash_with_output_columns_exit_2(tiny_model_dir, tmp_path, caplog):
+    source = write_input(ARTICLE_ROWS, tmp_path / "in.csv")
+    assert score(tiny_model_dir, source, "--keep", "region", "--output", tmp_path / "o.jsonl") == 2
+    assert "has no column 'region'" in caplog.text and "Fix the name in --keep" in caplog.text
+    labeled = write_jsonl(tmp_path / "labeled.jsonl", [{"id": "a", "text": "Talks.", "stance": "neutral"}])
+    assert score(tiny_model_dir, labeled, "--keep-all", "--output", tmp_path / "o.jsonl") == 2
+    assert "have the name of an output column" in caplog.text and "rename them in the input" in caplog.text
+    assert score(tiny_model_dir, PROJECT_DIR / "training/data/seeds", "--keep", "region",
+                 "--output", tmp_path / "o.jsonl") == 2
+    assert "metadata.csv (the kept columns of" in caplog.text
+    assert not (tmp_path / "o.jsonl.partial").exists()
+
+
+def test_the_resume_signature_holds_the_kept_columns(tiny_model_dir, tmp_path):
+    import argparse
+
+    from model.predictor import Predictor
+    from model.score import run_signature
+
+    source = write_input(ARTICLE_ROWS, tmp_path / "in.jsonl")
+    args = argparse.Namespace(unit="article", text_field="text", id_field="id", context_field=None, neighbours=0)
+    predictor = Predictor.from_directory(tiny_model_dir)
+
+    def signature_with(*kept):
+        return run_signature([source], args, predictor.model_tag, predictor.backend, predictor.model_dir, "jsonl",
+                             *kept)
+
+    signature = signature_with([("outlet", None)])
+    assert signature["keep"] == [["outlet", "text"]]
+    assert signature_with([("outlet", pa.large_string())]) != signature
+    assert signature_with([("date", None)]) != signature
+    assert signature_with()["keep"] == []

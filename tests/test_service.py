@@ -254,3 +254,94 @@ def test_model_info_reports_every_limit(client):
     limits = client.post("/model_info").json()["limits"]
     assert limits == LIMITS
     assert {"max_body_bytes", "max_article_sentences", "max_in_flight_per_worker", "timeout_seconds"} <= set(limits)
+
+
+def test_analyze_echoes_the_metadata_unchanged_and_refuses_a_wrong_type_or_size(client):
+    metadata = {"outlet": "Harbor Ledger", "date": "2023-03-21", "tags": ["xi", 2], "nested": {"a": None}}
+    body = client.post("/analyze", json={"text": "Xi visits Moscow. Critics doubt the plan.", "metadata": metadata}).json()
+    assert body["metadata"] == metadata and body["summary"]["sentences"] == 2
+    assert client.post("/analyze", json={"text": "Xi visits Moscow."}).json()["metadata"] is None
+    wrong = client.post("/analyze", json={"text": "Xi visits Moscow.", "metadata": ["outlet"]})
+    assert wrong.status_code == 400 and "metadata" in wrong.text and "should be an object" in wrong.text
+    huge = client.post("/analyze", json={"text": "Xi visits Moscow.", "metadata": {"x": "a" * 20_000}})
+    assert huge.status_code == 400 and "metadata is limited to 16384 bytes" in huge.text
+
+
+CORPUS_ROWS = [
+    {"id": "h1", "outlet": "Harbor Ledger", "date": "2023-02-24", "url": "https://harbor.example/h1",
+     "text": "Beijing's paper offers principles, not a plan. Critics doubt China can be a broker."},
+    {"id": "h2", "outlet": "Harbor Ledger", "date": "2023-03-21", "url": "https://harbor.example/h2",
+     "text": "Xi held talks in Moscow. Officials said the plan featured in the talks."},
+    {"id": "s1", "outlet": "Silk Road", "date": "2023-02-24", "url": "https://silk.example/s1",
+     "text": "China released its position paper. It offers a constructive framework."},
+    {"id": "s2", "outlet": "Silk Road", "date": "not a date", "text": "   "},
+]
+
+
+def test_the_corpus_view_scores_an_upload_like_batch_scoring_and_reports_it(client, registered_tag, tmp_path):
+    from model.corpus import ReportConfig, build_tables
+    from model.score import main as score_main
+
+    data = "".join(json.dumps(row) + "\n" for row in CORPUS_ROWS)
+    response = client.post("/corpus", json={"data": data, "by": "outlet", "time": "date", "freq": "month",
+                                            "min_sentences": 5})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["sentences"], body["articles"], body["error_rows"]) == (6, 3, 1)
+    assert body["models"] == [registered_tag]
+    assert any("no ISO date" in w for w in body["warnings"])
+    assert set(body["charts"]) == {"stance_over_time", "net_stance", "frame_mix"}
+    assert all(svg.startswith("<svg") for svg in body["charts"].values())
+    assert body["report_html"].startswith("<!doctype html>")
+    assert {row["url"] for row in body["top_sentences"]} <= {"https://harbor.example/h1", "https://harbor.example/h2",
+                                                             "https://silk.example/s1"}
+
+    # The same numbers as `stanceframe score --keep` and the report's tables.
+    source = write_jsonl_text(tmp_path / "in.jsonl", data)
+    assert score_main([str(source), "--keep", "outlet,date,url", "--output", str(tmp_path / "out.jsonl"),
+                       "--model", registered_tag]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    expected = build_tables(rows, ReportConfig(by="outlet", time="date", freq="month", min_sentences=5))
+    assert body["by_period"] == expected.by_period
+
+    csv_data = "id,outlet,text\nc1,X,China urged talks. Critics doubted it.\n"
+    as_csv = client.post("/corpus", json={"data": csv_data, "format": "csv", "by": "outlet"})
+    assert as_csv.status_code == 200 and as_csv.json()["by_group"][0]["outlet"] == "X"
+
+
+def write_jsonl_text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"data": '{"id": "a", "text": "Talks."}\n', "by": "outlet"}, "has no column 'outlet'"),
+        ({"data": "id,body\na,Talks.\n", "format": "csv"}, "has no column 'text'"),
+        ({"data": '{"id": "a", "text": "Talks."}\n', "freq": "day"}, "'week' or 'month'"),
+        ({"data": "   "}, "empty or only white space"),
+        ({"data": '{"id": "a", "text": "Talks.", "outlet": "X"}\n', "by": "outlet", "time": "outlet"},
+         "the same column"),
+        ({"data": 42}, "valid string"),
+    ],
+)
+def test_an_unusable_corpus_upload_is_a_400_that_names_the_problem(client, body, message):
+    response = client.post("/corpus", json=body)
+    assert response.status_code == 400, response.text
+    assert message in response.text
+    assert "/tmp/" not in response.text
+
+
+def test_a_corpus_over_the_sentence_cap_is_a_400_naming_the_cap(client, monkeypatch):
+    import service.service
+
+    monkeypatch.setattr(service.service, "MAX_CORPUS_SENTENCES", 3)
+    data = "".join(json.dumps(row) + "\n" for row in CORPUS_ROWS)
+    response = client.post("/corpus", json={"data": data, "by": "outlet"})
+    assert response.status_code == 400
+    assert "6 sentences; the corpus view scores at most 3" in response.text
+    from service.schemas import MAX_BODY_BYTES
+
+    too_large = client.post("/corpus", json={"data": "x" * (MAX_BODY_BYTES + 1)})
+    assert too_large.status_code == 413 and "limited to" in too_large.text

@@ -204,3 +204,58 @@ def test_the_api_page_at_the_root_renders_and_loads_nothing_from_outside(page, s
     assert page.locator("#swagger-ui .opblock").count() >= 3
     assert page.page_errors == []
     assert page.foreign_requests == []
+
+
+CORPUS_SAMPLE = PROJECT_DIR / "training/data/examples/corpus_sample.jsonl"
+
+
+def test_the_corpus_view_reports_an_upload_with_the_services_charts_and_tables(page, served_url):
+    data = CORPUS_SAMPLE.read_bytes()
+    open_page(page, served_url)
+    page.click("#view-corpus")
+    expect(page.locator("#corpus-view")).to_be_visible()
+    expect(page.locator("#article-view")).to_be_hidden()
+    expect(page.locator("#corpus-limits")).to_contain_text("sentences")
+    page.set_input_files("#corpus-file", files=[{"name": "corpus.jsonl", "mimeType": "application/json", "buffer": data}])
+    expect(page.locator("#corpus-run")).to_be_enabled()
+    page.select_option("#corpus-freq", "month")
+    page.fill("#corpus-min", "20")
+    page.click("#corpus-run")
+    expect(page.locator("#corpus-results")).to_be_visible(timeout=TIMEOUT_MS * 2)
+
+    expected = httpx.post(f"{served_url}/corpus", json={
+        "data": data.decode("utf-8"), "format": "jsonl", "by": "outlet", "time": "date", "freq": "month",
+        "min_sentences": 20}, timeout=120).json()
+    groups = [row["outlet"] for row in expected["by_group"]]
+    assert len(groups) == 4
+    # The service's own SVG charts, as the CLI report draws them.
+    assert page.locator("#chart-net_stance svg g.net").count() == len(groups)
+    assert page.locator("#chart-stance_over_time svg g[data-group]").count() == len(groups)
+    assert page.locator("#chart-frame_mix svg rect.bar").count() == 8 * len(groups)
+    assert [page.locator("#corpus-table tbody tr").nth(i).get_attribute("data-group") for i in range(len(groups))] == groups
+    small = [row["outlet"] for row in expected["by_group"] if row["small_sample"]]
+    assert page.locator("#corpus-table tr.small").count() == len(small)
+    assert "no ISO date" in page.inner_text("#corpus-warnings")
+    first = expected["by_group"][0]
+    assert f"{first['net_stance']:+.2f}".replace("-0.00", "+0.00") in page.inner_text("#corpus-table tbody tr >> nth=0")
+
+    with page.expect_download() as download:
+        page.click("#download-by-period")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"), newline="")))
+    assert [(r["outlet"], r["period"], int(r["sentences"])) for r in rows] == [
+        (r["outlet"], r["period"], r["sentences"]) for r in expected["by_period"]]
+    assert {r["model"] for r in rows} == set(expected["models"])
+    with page.expect_download() as download:
+        page.click("#download-report")
+    report = Path(download.value.path()).read_text(encoding="utf-8")
+    assert report.startswith("<!doctype html>") and not re.search(r"<(script|link|img)\b|\bsrc\s*=", report)
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT.with_name("corpus.png")), full_page=True)
+
+    # An upload the service cannot use: its message is shown, the last result stays.
+    page.set_input_files("#corpus-file", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": b"id,body\na,Talks.\n"}])
+    page.click("#corpus-run")
+    expect(page.locator("#corpus-error")).to_contain_text("has no column 'text'")
+    assert page.page_errors == []
+    assert page.foreign_requests == []

@@ -24,6 +24,7 @@ COMMANDS = {
     "export-dataset": ("training.dataset", "Write the labeled corpus as a Hugging Face dataset (Arrow, Parquet, card)."),
     "suggest": ("training.suggest", "Pick the scored sentences most worth labeling next, for a labeling tool."),
     "import-labels": ("training.import_labels", "Add labels from a labeling tool's export to the training data."),
+    "report": ("model.report", "HTML report and tables of scored articles by group (e.g. outlet) and period."),
 }
 
 
