@@ -262,6 +262,8 @@ class RayRun:
     sentences: int = 0
     failed: int = 0
     seconds: float = 0.0
+    # From the start of the run to the first scored rows: Ray's start, the actors' start and model load.
+    first_rows_seconds: float | None = None
     # In the shards a resumed run found committed: part of the output, not of this run's speed.
     sentences_before: int = 0
     failed_before: int = 0
@@ -347,7 +349,7 @@ def score_with_ray(files: list[Path], args, model_dir: Path, model_tag: str, bac
             connect(args.ray_address or os.environ.get("RAY_ADDRESS"))
             try:
                 dataset = build_pipeline(todo, args, model_dir, model_tag, backend, context_mode)
-                collect(dataset, output, model_tag, run)
+                collect(dataset, output, model_tag, run, started)
             finally:
                 ray.shutdown()
         complete = {"signature": signature, "complete": True, "shards": len(shards)}
@@ -390,12 +392,14 @@ def build_pipeline(shards: list[Shard], args, model_dir: Path, model_tag: str, b
     )
 
 
-def collect(dataset, output: Path, model_tag: str, run: RayRun) -> None:
+def collect(dataset, output: Path, model_tag: str, run: RayRun, started: float) -> None:
     """Receive the scored rows and commit each shard's part file as soon as it is complete."""
     from model.score import write_part
 
     pending: dict[int, ShardRows] = defaultdict(ShardRows)
     for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        if run.first_rows_seconds is None:
+            run.first_rows_seconds = time.monotonic() - started
         for row in batch.to_pylist():
             run.nodes.add(row["node"])
             shard = pending[row["shard"]]

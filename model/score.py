@@ -573,9 +573,11 @@ def score_on_ray(args) -> int:
     signature = run_signature(files, args, model_tag, backend, model_dir, "parquet")
     run = ray_engine.score_with_ray(files, args, model_dir, model_tag, backend, signature)
     logger.info(
-        "Scored %d sentences in %d shards on %d %s; %d error %s; %.0f sentences/s; wrote %s%s",
+        "Scored %d sentences in %d shards on %d %s; %d error %s; %.0f sentences/s (first rows after %.1f s); "
+        "wrote %s%s",
         run.sentences, run.shards - run.shards_skipped, len(run.nodes), "node" if len(run.nodes) == 1 else "nodes",
-        run.failed, "row" if run.failed == 1 else "rows", run.sentences / max(run.seconds, 1e-9), args.output,
+        run.failed, "row" if run.failed == 1 else "rows", run.sentences / max(run.seconds, 1e-9),
+        run.first_rows_seconds or 0.0, args.output,
         f" (with {run.shards_skipped} shards, {run.sentences_before} sentences and {run.failed_before} error rows "
         "committed before)" if run.shards_skipped else "",
     )
