@@ -34,7 +34,6 @@ from pathlib import Path
 
 from model.batch_io import TABLE_SUFFIXES, Fields, InputError, InputUnit, read_units
 from model.environment import OFFLINE_ENVIRONMENT
-from model.labels import FRAME_LABELS, STANCE_LABELS
 from model.onnx_backend import ONNX_DIR, ONNX_FILES
 
 logger = logging.getLogger(__name__)
