@@ -285,8 +285,6 @@ def connect(address: str | None) -> None:
 def prepare_output(output: Path, signature: dict, resume: bool, overwrite: bool) -> set[int]:
     """Make OUT ready for this run; return the shards already committed (when resuming)."""
     run_file = output / RUN_FILE
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output} is a file; --engine ray writes a folder of Parquet parts. Choose a folder name.")
     existing = [p for p in output.iterdir() if p.name != LOCK_FILE] if output.is_dir() else []
     if existing and overwrite:
         for leftover in existing:
@@ -333,6 +331,8 @@ def score_with_ray(files: list[Path], args, model_dir: Path, model_tag: str, bac
             f"--engine ray writes a folder of Parquet parts, found the file name {args.output!r}; "
             "give a folder, e.g. --output scored/."
         )
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output} is a file; --engine ray writes a folder of Parquet parts. Choose a folder name.")
     signature = signature | {"engine": "ray", "shard_units": args.shard_units}
     shards = plan_shards(files, args.shard_units)
     run = RayRun(shards=len(shards))

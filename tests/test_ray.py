@@ -87,6 +87,9 @@ def test_ray_refuses_file_outputs_and_a_used_folder(tiny_onnx_model_dir, tmp_pat
     common = ("--unit", "sentence", "--model", tiny_onnx_model_dir, "--engine", "ray")
     assert score(source, "--output", tmp_path / "out.parquet", *common) == 2
     assert "writes a folder of Parquet parts" in caplog.text
+    (tmp_path / "plain").write_text("a file")
+    assert score(source, "--output", tmp_path / "plain", *common) == 2
+    assert "is a file" in caplog.text
     used = tmp_path / "used"
     used.mkdir()
     (used / "notes.txt").write_text("someone's file")
