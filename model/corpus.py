@@ -67,8 +67,6 @@ class ReportConfig:
             problems.append(f"confidence must be from 0.5 to below 1, found {self.confidence}")
         if not 0 <= self.top <= 100:
             problems.append(f"top must be from 0 to 100, found {self.top}")
-        if self.by and self.by == self.time:
-            problems.append(f"by and time name the same column {self.by!r}")
         if problems:
             raise ReportError("; ".join(problems) + ".")
 

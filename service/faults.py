@@ -37,6 +37,7 @@ from service.loadtest import (
 )
 
 logger = logging.getLogger(__name__)
+SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 PROBE_COUNT = 50
 SCORE_TOLERANCE = 1e-6
@@ -158,7 +159,8 @@ def schemathesis_run(examples: int, seed: int = 13) -> dict:
     with running_server() as (url, _, _), tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "junit.xml"
         run = subprocess.run(
-            [str(Path(sys.executable).with_name("schemathesis")), "run", f"{url}/docs.json", "--checks", "all",
+            [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(SCHEMATHESIS_CONFIG),
+             "run", f"{url}/docs.json", "--checks", "all",
              "--max-examples", str(examples), "--seed", str(seed), "--request-timeout", "70", "--no-color",
              "--report", "junit", "--report-junit-path", str(report)],
             capture_output=True, text=True, cwd=folder,

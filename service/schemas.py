@@ -113,18 +113,18 @@ ArticleText = Annotated[
 ]
 
 
-def small_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+def small_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is limited to {MAX_METADATA_BYTES} bytes as JSON; send the fields that identify "
                          "the article (outlet, date, url ...) and keep the rest on your side")
     return value
 
 
 Metadata = Annotated[
-    dict[str, Any] | None,
+    dict[str, Any],
     Field(
         description=f"Any JSON object about the article (outlet, date, url ...), at most {MAX_METADATA_BYTES} bytes "
-        "as JSON; it comes back unchanged in the response's `metadata`.",
+        "as JSON; it comes back unchanged in the response's `metadata` (an empty object when none is sent).",
         examples=[{"outlet": "Harbor Ledger", "date": "2023-03-21", "url": "https://harbor-ledger.example/xi"}],
     ),
     AfterValidator(small_metadata),
@@ -134,8 +134,8 @@ Metadata = Annotated[
 class AnalyzeResponse(ArticleAnalysis):
     """The article's analysis and the request's metadata, unchanged."""
 
-    metadata: dict[str, Any] | None = Field(
-        None, description="The request's `metadata`, unchanged (null when none was sent).",
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="The request's `metadata`, unchanged (an empty object when none was sent).",
         examples=[{"outlet": "Harbor Ledger", "date": "2023-03-21"}],
     )
 
@@ -186,7 +186,7 @@ ExplainResponse = Annotated[list[Explanation], ContentType("application/json")]
 NeighbourCount = Annotated[
     int,
     Field(
-        ge=0, le=MAX_NEIGHBOURS,
+        strict=True, ge=0, le=MAX_NEIGHBOURS,
         description=f"How many of the most similar labeled training sentences to return per sentence (0 to "
         f"{MAX_NEIGHBOURS}).",
         examples=[DEFAULT_NEIGHBOURS],
@@ -195,8 +195,10 @@ NeighbourCount = Annotated[
 AttributionsWanted = Annotated[
     bool,
     Field(
-        description=f"Also score each word's part in the predicted stance (leave-one-word-out): at most "
-        f"{MAX_ATTRIBUTION_SENTENCES} sentences per request, as each costs one model run per word.",
+        strict=True,
+        description=f"Also score each word's part in the predicted stance (leave-one-word-out), for the first "
+        f"{MAX_ATTRIBUTION_SENTENCES} sentences of the request (each costs one model run per word); later "
+        "sentences come back with `attributions` null.",
         examples=[True],
     ),
 ]

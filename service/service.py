@@ -184,7 +184,7 @@ class StanceFrame:
         return predictions
 
     @bentoml.api
-    async def analyze(self, text: ArticleText, metadata: Metadata = None) -> AnalyzeResponse:
+    async def analyze(self, text: ArticleText, metadata: Metadata = {}) -> AnalyzeResponse:  # noqa: B006 (pydantic copies it)
         """Split an article into sentences, label each one in context and summarize the article (metadata is echoed)."""
         predictor = self._ready_predictor()
         try:
@@ -232,22 +232,29 @@ class StanceFrame:
         """Label each sentence and say why: its most similar labeled training sentences (with their gold labels)
         and, when asked, how much each word moved the predicted stance."""
         predictor = self._ready_predictor()
-        if attributions and len(sentences) > MAX_ATTRIBUTION_SENTENCES:
-            raise invalid_field(
-                "attributions", "too_many_sentences",
-                f"Word attributions are computed for at most {MAX_ATTRIBUTION_SENTENCES} sentences per request, "
-                f"found {len(sentences)}. Ask for the sentences in smaller requests, or set attributions to false.",
-            )
         if neighbours and self.no_neighbours:
             raise BentoMLException(self.no_neighbours, error_code=HTTPStatus.NOT_IMPLEMENTED)
         texts = [item if isinstance(item, str) else item.text for item in sentences]
         contexts = ["" if isinstance(item, str) else item.context for item in sentences]
 
-        def run(batch_texts: list[str], batch_contexts: list[str]) -> list:
-            return explain(predictor, batch_texts, batch_contexts, neighbours, attributions)
+        def runner(with_attributions: bool):
+            def run(batch_texts: list[str], batch_contexts: list[str]) -> list:
+                return explain(predictor, batch_texts, batch_contexts, neighbours, with_attributions)
 
-        # With attributions, one sentence per model step: an interactive request waits for one sentence's words.
-        return await self.scheduler.predict(texts, contexts, deadline(), run=run, slice_size=1 if attributions else None)
+            return run
+
+        # Attributions for the first sentences only (each costs a model run per word), one sentence per
+        # model step, so an interactive request waits for at most one sentence's words.
+        attributed = MAX_ATTRIBUTION_SENTENCES if attributions else 0
+        until = deadline()
+        explained = []
+        if attributed:
+            explained += await self.scheduler.predict(texts[:attributed], contexts[:attributed], until,
+                                                      run=runner(True), slice_size=1)
+        if texts[attributed:]:
+            explained += await self.scheduler.predict(texts[attributed:], contexts[attributed:], until,
+                                                      run=runner(False))
+        return explained
 
     @bentoml.api
     def model_info(self) -> ModelInfo:

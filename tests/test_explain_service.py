@@ -51,7 +51,8 @@ def test_explain_with_attributions_scores_each_word_at_its_offsets(client):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"sentences": ["One."] * 5, "attributions": True}, "at most 4 sentences"),
+        ({"sentences": ["One."], "attributions": 0}, "valid boolean"),
+        ({"sentences": ["One."], "neighbours": False}, "valid integer"),
         ({"sentences": ["One."], "neighbours": 21}, "less than or equal to 20"),
         ({"sentences": ["One."], "neighbours": -1}, "greater than or equal to 0"),
         ({"sentences": []}, "at least 1 item"),
@@ -62,6 +63,15 @@ def test_explain_refuses_what_it_cannot_bound_with_a_400(client, body, message):
     response = client.post("/explain", json=body)
     assert response.status_code == 400
     assert message in response.text
+
+
+def test_attributions_are_given_for_the_first_sentences_of_a_request_only(client):
+    sentences = [f"Officials in Kyiv rejected paper number {i}." for i in range(6)]
+    response = client.post("/explain", json={"sentences": sentences, "neighbours": 1, "attributions": True})
+    assert response.status_code == 200, response.text
+    explained = response.json()
+    assert [item["attributions"] is not None for item in explained] == [True] * 4 + [False] * 2
+    assert [item["neighbours"][0]["text"] is not None for item in explained] == [True] * 6
 
 
 def test_explain_is_documented_with_its_errors(client):
